@@ -1,0 +1,187 @@
+"""Command line: argument parsing, logging to stderr, exit codes. The work itself lives in `server`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import anyio
+
+from mcp_server import __version__
+from mcp_server.config import ConfigError, Settings, load_settings
+from mcp_server.redaction import Redactor, RedactingFilter
+
+COMMANDS = ("serve", "call")
+EXIT_USAGE = 2
+
+EPILOG = """examples:
+  retell-tela-mcp                                   serve MCP over stdio (what MCP clients launch)
+  retell-tela-mcp call --demo get_test_run test_case_job_id=tcj_demo_failed
+  retell-tela-mcp call get_test_case id=550e8400-e29b-41d4-a716-446655440000 include_generations=true
+  retell-tela-mcp serve --transport http --port 8000
+
+API keys come from RETELL_API_KEY and TELA_API_KEY, or a JSON config file (--config or RETELL_TELA_MCP_CONFIG).
+"""
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="JSON config file (default: $RETELL_TELA_MCP_CONFIG)")
+    common.add_argument("--demo", action="store_true", help="serve built-in sample records: no keys, no network")
+    common.add_argument("--retell-base-url", metavar="URL", help="Retell API base URL")
+    common.add_argument("--tela-base-url", metavar="URL", help="Tela API base URL")
+    common.add_argument("--timeout-seconds", type=float, metavar="S", help="per-request timeout (default 30)")
+    common.add_argument("--max-retries", type=int, metavar="N", help="retries for 429/5xx/connection faults (default 2)")
+    common.add_argument("--max-response-bytes", type=int, metavar="N", help="largest upstream body accepted")
+    common.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR (logs go to stderr)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="retell-tela-mcp",
+        description="MCP server that reads Retell AI test runs and Tela test cases.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,call}")
+
+    serve = commands.add_parser("serve", parents=[common], help="serve MCP (default command)")
+    serve.add_argument("--transport", choices=("stdio", "http"), default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+
+    call = commands.add_parser(
+        "call", parents=[common], help="run one tool and print its JSON result (exit 1 on an error result)"
+    )
+    call.add_argument("tool", help="tool name, e.g. get_test_run")
+    call.add_argument("arguments", nargs="*", metavar="name=value", help="tool arguments")
+    return parser
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "retell.base_url": args.retell_base_url,
+        "tela.base_url": args.tela_base_url,
+        "timeout_seconds": args.timeout_seconds,
+        "max_retries": args.max_retries,
+        "max_response_bytes": args.max_response_bytes,
+        "log_level": args.log_level,
+    }
+
+
+def configure_logging(level: str, redactor: Redactor) -> None:
+    """Every log line goes to stderr, scrubbed of API keys; stdout belongs to the protocol."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(redactor))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # One line per request from httpx repeats our own per-call line; keep it for DEBUG.
+    logging.getLogger("httpx2").setLevel(level if level == "DEBUG" else "WARNING")
+
+
+def _complain(message: str) -> int:
+    sys.stderr.write(f"retell-tela-mcp: {message}\n")
+    return EXIT_USAGE
+
+
+def _fail(message: str) -> NoReturn:
+    raise SystemExit(_complain(message))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "serve")  # `retell-tela-mcp [options]` is `serve`
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(_flags(args), config_path=args.config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    transport = None
+    if args.demo:
+        from mcp_server.demo import demo_settings, demo_transport
+
+        settings, transport = demo_settings(settings), demo_transport()
+
+    level = settings.log_level
+    if args.command == "call" and settings.source_of("log_level") == "default":
+        level = "WARNING"  # a one-shot command prints its answer; routine INFO lines would only be noise
+    configure_logging(level, Redactor(settings.secrets()))
+
+    if args.command == "call":
+        raise SystemExit(anyio.run(_call, settings, transport, args.tool, args.arguments))
+    _serve(settings, transport, args)
+
+
+def _serve(settings: Settings, transport: Any, args: argparse.Namespace) -> None:
+    from mcp_server.server import build_server
+
+    server = build_server(settings, transport=transport)
+    if args.transport == "http":
+        if not _is_loopback_host(args.host):
+            _fail(f"--host {args.host}: serving beyond this machine needs authentication, which is not built yet")
+        server.run("streamable-http", host=args.host, port=args.port)
+        return
+    try:
+        server.run("stdio")
+    except KeyboardInterrupt:
+        pass
+
+
+def _is_loopback_host(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def parse_arguments(pairs: Sequence[str], input_schema: dict[str, Any]) -> dict[str, Any]:
+    """`name=value` pairs typed by the tool's input schema: strings stay as given, other types are parsed as JSON."""
+    properties: dict[str, Any] = input_schema.get("properties", {})
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep:
+            raise ValueError(f"argument {pair!r} is not name=value")
+        if name not in properties:
+            raise ValueError(f"unknown argument {name!r} (expected: {', '.join(properties)})")
+        if properties[name].get("type") == "string":
+            arguments[name] = raw
+            continue
+        try:
+            arguments[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            arguments[name] = raw  # let the server's input schema explain what it expected
+    return arguments
+
+
+async def _call(settings: Settings, transport: Any, tool: str, pairs: list[str]) -> int:
+    """Run one tool through a real MCP client session with this server, print its JSON, exit 1 on an error."""
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    async with Client(build_server(settings, transport=transport)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        if tool not in tools:
+            return _complain(f"unknown tool {tool!r} (tools: {', '.join(tools)})")
+        try:
+            arguments = parse_arguments(pairs, tools[tool].input_schema)
+        except ValueError as exc:
+            return _complain(f"{tool}: {exc}")
+        result = await client.call_tool(tool, arguments)
+    text = "".join(block.text for block in result.content if block.type == "text")
+    if sys.stdout.isatty():
+        try:
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except json.JSONDecodeError:
+            pass
+    sys.stdout.write(text + "\n")
+    return 1 if result.is_error else 0

@@ -1,0 +1,238 @@
+"""Settings: pydantic models of every setting, and the loader that layers flags, environment, file and defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+
+Source = Literal["flag", "env", "file", "default"]
+
+CONFIG_ENV_VAR = "RETELL_TELA_MCP_CONFIG"
+
+# Dotted setting key -> environment variable. Settings absent here have no variable (SPEC: configuration table).
+ENV_VARS: dict[str, str] = {
+    "retell.api_key": "RETELL_API_KEY",
+    "retell.base_url": "RETELL_BASE_URL",
+    "tela.api_key": "TELA_API_KEY",
+    "tela.base_url": "TELA_BASE_URL",
+    "timeout_seconds": "RETELL_TELA_MCP_TIMEOUT",
+    "max_retries": "RETELL_TELA_MCP_MAX_RETRIES",
+    "log_level": "RETELL_TELA_MCP_LOG_LEVEL",
+}
+
+
+class ConfigError(Exception):
+    """Raised when the configuration cannot be used; its message is the one line printed before exiting."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(value: str) -> str:
+    """Accept https:// URLs, and http:// only for loopback hosts, so an API key never crosses a network in clear."""
+    parts = urlsplit(value.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("must be an absolute https:// URL such as https://api.example.com")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password; put the API key in its own setting")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query string or fragment")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError(f"uses plain http:// for host {host!r}; use https:// (http:// is allowed only for loopback)")
+    return value.strip().rstrip("/")
+
+
+class VendorSettings(BaseModel):
+    """One vendor's API key and base URL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr | None = None
+    base_url: str
+
+    @field_validator("api_key", mode="after")
+    @classmethod
+    def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("base_url", mode="after")
+    @classmethod
+    def _safe_base_url(cls, value: str) -> str:
+        return check_base_url(value)
+
+    @property
+    def configured(self) -> bool:
+        return self.api_key is not None
+
+
+class RetellSettings(VendorSettings):
+    base_url: str = "https://api.retellai.com"
+
+
+class TelaSettings(VendorSettings):
+    base_url: str = "https://api.tela.com"
+
+
+class Settings(BaseModel):
+    """Everything the server needs to run; see the SPEC's configuration table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retell: RetellSettings = RetellSettings()
+    tela: TelaSettings = TelaSettings()
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def source_of(self, key: str) -> Source:
+        """Where the effective value of a dotted setting key came from."""
+        return self._sources.get(key, "default")
+
+    def secrets(self) -> list[str]:
+        """The configured API keys in clear, for redaction only."""
+        return [v.api_key.get_secret_value() for v in (self.retell, self.tela) if v.api_key is not None]
+
+
+def setting_keys() -> list[str]:
+    """Every dotted setting key, in declaration order (vendor sections expanded)."""
+    keys: list[str] = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(f"{name}.{sub}" for sub in annotation.model_fields)
+        else:
+            keys.append(name)
+    return keys
+
+
+def mask_secret(secret: str) -> str:
+    """Show a key as `key_…a1b2`: enough to tell two keys apart, never eight characters in a row."""
+    return f"{secret[:4]}…{secret[-4:]}" if len(secret) >= 12 else "…" * 3
+
+
+def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        head, _, tail = key.partition(".")
+        if tail:
+            nested.setdefault(head, {})[tail] = value
+        else:
+            nested[head] = value
+    return nested
+
+
+def _flatten(document: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{sub}": inner for sub, inner in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _describe_error(error: Mapping[str, Any]) -> tuple[str, str]:
+    """(dotted key, problem) for a pydantic error, in words a user can act on, never echoing the input."""
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent, _, _ = key.rpartition(".")
+        known = Settings.model_fields if not parent else VendorSettings.model_fields
+        return key, f"unknown setting (known here: {', '.join(known)})"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return key, "should be a JSON object"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if kind.endswith("_type") and "input" in error:
+        message += f" (got {_json_type(error['input'])})"  # the type only: the value may be a secret
+    return key, message
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config error: {path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config error: {path}: is a directory, not a JSON file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config error: {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"config error: {path}: cannot be read ({exc.strerror})") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config error: {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"config error: {path}: the top level must be a JSON object, not {type(document).__name__}")
+    try:
+        # Strict: a JSON file has real types, so "30" for a number is a mistake worth reporting, not coercing.
+        Settings.model_validate(document, strict=True)
+    except ValidationError as exc:
+        key, problem = _describe_error(exc.errors()[0])
+        raise ConfigError(f"config error: {path}: key '{key}': {problem}") from None
+    return document
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Build the settings from, highest first: command-line flags, environment variables, the JSON file, defaults.
+
+    `flags` maps dotted keys (`retell.base_url`, `timeout_seconds`) to values, `None` meaning not given.
+    `env` defaults to `os.environ`; the config file is `config_path`, else `$RETELL_TELA_MCP_CONFIG`, else none.
+    Raises `ConfigError` with a one-line message naming the file or variable, the key and the problem.
+    """
+    env = os.environ if env is None else env
+    path_text = config_path if config_path is not None else env.get(CONFIG_ENV_VAR) or None
+    file_values = _flatten(_read_file(Path(path_text))) if path_text is not None else {}
+    env_values = {key: env[var] for key, var in ENV_VARS.items() if env.get(var, "").strip()}
+    flag_values = {key: value for key, value in (flags or {}).items() if value is not None}
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    for source, values in (("file", file_values), ("env", env_values), ("flag", flag_values)):
+        for key, value in values.items():
+            merged[key] = value
+            sources[key] = source
+    try:
+        settings = Settings.model_validate(_unflatten(merged))
+    except ValidationError as exc:
+        key, problem = _describe_error(exc.errors()[0])
+        origin = sources.get(key)
+        if origin == "env":
+            raise ConfigError(f"config error: environment variable {ENV_VARS[key]} ({key}): {problem}") from None
+        if origin == "flag":
+            raise ConfigError(f"config error: flag --{key.replace('.', '-').replace('_', '-')}: {problem}") from None
+        raise ConfigError(f"config error: {path_text}: key '{key}': {problem}") from None
+    settings._sources.update(sources)
+    return settings

@@ -1,0 +1,63 @@
+"""Keep API keys out of text we did not write ourselves: vendor error messages and log records."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+# No run of this many characters of a key may appear anywhere (SPEC: Errors, secrets rule).
+WINDOW = 8
+MASK = "[redacted]"
+
+
+class Redactor:
+    """Replaces every run of `WINDOW` or more characters taken from any known secret."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._pieces = frozenset(
+            secret[i : i + WINDOW] for secret in secrets for i in range(max(0, len(secret) - WINDOW + 1))
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._pieces)
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._pieces)} pieces)"
+
+    def __call__(self, text: str) -> str:
+        if not self._pieces or len(text) < WINDOW:
+            return text
+        covered = [False] * len(text)
+        found = False
+        for start in range(len(text) - WINDOW + 1):
+            if text[start : start + WINDOW] in self._pieces:
+                covered[start : start + WINDOW] = [True] * WINDOW
+                found = True
+        if not found:
+            return text
+        out: list[str] = []
+        for index, char in enumerate(text):
+            if not covered[index]:
+                out.append(char)
+            elif index == 0 or not covered[index - 1]:
+                out.append(MASK)
+        return "".join(out)
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that renders each record once, then scrubs secrets from the result."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._redactor:
+            message = record.getMessage()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.msg, record.args = self._redactor(message), None
+            if record.exc_text:
+                record.exc_text = self._redactor(record.exc_text)
+            record.exc_info = None if record.exc_text else record.exc_info
+        return True

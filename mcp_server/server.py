@@ -1,0 +1,158 @@
+"""The MCP server: a lifespan holding one HTTP client per vendor, the tools, and the resource templates."""
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx2
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from mcp_server import __version__
+from mcp_server.config import Settings
+from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
+from mcp_server.redaction import Redactor
+from mcp_server.upstream.http import RequestPolicy, VendorHTTP, open_client
+from mcp_server.upstream.retell import RetellClient, RetellTestRun
+from mcp_server.upstream.tela import TelaClient, TelaTestCase
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "retell-tela"
+INSTRUCTIONS = (
+    "Read-only access to Retell AI test runs and Tela test cases. "
+    "get_test_run takes a Retell test case job ID (ASCII letters, digits, '_' and '-') and answers "
+    "'did this run pass, and why not?' via status, result_explanation, the test definition and the transcript. "
+    "get_test_case takes a Tela test case UUID and answers 'what does this case send and expect?' via messages, "
+    "variables and expectedOutput; include_generations adds the outputs produced for it. "
+    "Failures are JSON {error: {code, message, retryable}}; retry only when retryable is true."
+)
+
+
+
+def read_only(title: str) -> ToolAnnotations:
+    """The SPEC's annotations for every tool here: reads only, same answer twice, talks to a vendor."""
+    return ToolAnnotations(
+        title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+    )
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """What the lifespan yields: one client per vendor, each holding its own shared HTTP connection pool."""
+
+    retell: RetellClient
+    tela: TelaClient
+
+
+@asynccontextmanager
+async def open_upstreams(
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+) -> AsyncIterator[Upstreams]:
+    """Open the vendors' HTTP clients (no network I/O until the first call); close them on exit."""
+    policy = RequestPolicy(settings.timeout_seconds, settings.max_retries, settings.max_response_bytes)
+    redact = Redactor(settings.secrets())
+    async with AsyncExitStack() as stack:
+        paths: dict[Provider, VendorHTTP | None] = {}
+        for provider, vendor in (("retell", settings.retell), ("tela", settings.tela)):
+            if vendor.configured:
+                client = await stack.enter_async_context(open_client(vendor, policy, transport))
+                paths[provider] = VendorHTTP(provider, client, policy, redact)
+            else:
+                paths[provider] = None
+        yield Upstreams(retell=RetellClient(paths["retell"]), tela=TelaClient(paths["tela"]))
+
+
+def compact_json(value: object) -> str:
+    """JSON without spaces or indentation: it is read by models, and every token counts."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]]) -> CallToolResult:
+    """Run one upstream fetch and shape it as the contract says: the object, or an error result; log one line."""
+    started = time.perf_counter()
+    try:
+        obj = await fetch
+    except UpstreamError as error:
+        logger.info("tool=%s vendor=%s outcome=%s ms=%.0f", tool, provider, error.code, _ms(started))
+        return CallToolResult(content=[TextContent(type="text", text=compact_json(error.payload()))], is_error=True)
+    logger.info("tool=%s vendor=%s outcome=ok ms=%.0f", tool, provider, _ms(started))
+    return CallToolResult(content=[TextContent(type="text", text=compact_json(obj))], structured_content=obj)
+
+
+async def _read(fetch: Awaitable[dict[str, Any]]) -> str:
+    """A resource read: the object as compact JSON, or a JSON-RPC error in the same words as the tool's."""
+    try:
+        return compact_json(await fetch)
+    except (NotFound, InvalidArgument) as error:
+        raise ResourceNotFoundError(error.message) from None
+    except UpstreamError as error:
+        raise ResourceError(error.message) from None
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[Upstreams]:
+    """A ready server. `transport` replaces the network for both vendors (tests, `--demo`)."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Upstreams]) -> AsyncIterator[Upstreams]:
+        async with open_upstreams(settings, transport=transport) as upstreams:
+            yield upstreams
+
+    server: MCPServer[Upstreams] = MCPServer(
+        SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level=settings.log_level
+    )
+
+    def upstreams(ctx: Context) -> Upstreams:
+        state: Upstreams = ctx.request_context.lifespan_context
+        return state
+
+    @server.tool(title="Get Retell test run", annotations=read_only("Get Retell test run"))
+    async def get_test_run(
+        test_case_job_id: Annotated[str, Field(description="Retell test case job ID")],
+        ctx: Context,
+    ) -> Annotated[CallToolResult, RetellTestRun]:
+        """Get one Retell AI test run: status (pending, in_progress, pass, fail, error), result_explanation, the
+        test definition snapshot and the transcript."""
+        return await _answer("get_test_run", "retell", upstreams(ctx).retell.get_test_run(test_case_job_id))
+
+    @server.tool(title="Get Tela test case", annotations=read_only("Get Tela test case"))
+    async def get_test_case(
+        id: Annotated[str, Field(description="Tela test case UUID")],
+        ctx: Context,
+        include_generations: Annotated[bool, Field(description="Also return the case's generations")] = False,
+    ) -> Annotated[CallToolResult, TelaTestCase]:
+        """Get one Tela test case: title, messages, variables, expectedOutput, answers and metadata."""
+        fetch = upstreams(ctx).tela.get_test_case(id, include_generations=include_generations)
+        return await _answer("get_test_case", "tela", fetch)
+
+    @server.resource(
+        "retell://test-runs/{test_case_job_id}",
+        name="retell_test_run",
+        title="Retell test run",
+        description="A Retell test run, as get_test_run returns it.",
+        mime_type="application/json",
+    )
+    async def test_run_resource(test_case_job_id: str, ctx: Context) -> str:
+        return await _read(upstreams(ctx).retell.get_test_run(test_case_job_id))
+
+    @server.resource(
+        "tela://test-cases/{id}",
+        name="tela_test_case",
+        title="Tela test case",
+        description="A Tela test case (without generations), as get_test_case returns it.",
+        mime_type="application/json",
+    )
+    async def test_case_resource(id: str, ctx: Context) -> str:
+        return await _read(upstreams(ctx).tela.get_test_case(id))
+
+    return server

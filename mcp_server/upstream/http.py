@@ -1,0 +1,317 @@
+"""The one request path both vendors share: deadline, retries, size limit, and the status -> error-code mapping."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx2
+
+from mcp_server import __version__
+from mcp_server.config import VendorSettings
+from mcp_server.errors import (
+    PROVIDER_NAMES,
+    BadUpstreamResponse,
+    Forbidden,
+    NotConfigured,
+    NotFound,
+    Provider,
+    RateLimited,
+    Unauthorized,
+    Unreachable,
+    UpstreamError,
+    UpstreamFault,
+    UpstreamTimeout,
+)
+from mcp_server.redaction import Redactor
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"retell-tela-mcp/{__version__}"
+# A call never outlives this (unless timeout_seconds alone is longer), so it ends before the usual 60 s client limit.
+CALL_BUDGET_SECONDS = 50.0
+BACKOFF_INITIAL_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 8.0
+ERROR_BODY_LIMIT = 64 * 1024
+VENDOR_MESSAGE_LIMIT = 300
+
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True)
+class RequestPolicy:
+    """How hard to try: per-attempt timeout, retries, body limit; all from Settings."""
+
+    timeout_seconds: float
+    max_retries: int
+    max_response_bytes: int
+
+    @property
+    def budget_seconds(self) -> float:
+        return max(CALL_BUDGET_SECONDS, self.timeout_seconds)
+
+
+def open_client(vendor: VendorSettings, policy: RequestPolicy, transport: httpx2.AsyncBaseTransport | None) -> httpx2.AsyncClient:
+    """The long-lived client for one vendor: its base URL, its key only, our User-Agent, no redirects."""
+    assert vendor.api_key is not None
+    return httpx2.AsyncClient(
+        base_url=vendor.base_url,
+        headers={
+            "Authorization": f"Bearer {vendor.api_key.get_secret_value()}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        },
+        timeout=httpx2.Timeout(policy.timeout_seconds),
+        # A redirect could carry the Authorization header to another host: report it instead of following it.
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+class _Retry(Exception):
+    """Internal: an attempt failed in a way worth another try."""
+
+    def __init__(self, error: UpstreamError, retry_after: float | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after = retry_after
+
+
+class VendorHTTP:
+    """GETs JSON objects from one vendor and turns every failure into an `UpstreamError`."""
+
+    def __init__(self, provider: Provider, client: httpx2.AsyncClient, policy: RequestPolicy, redact: Redactor) -> None:
+        self.provider: Provider = provider
+        self.name = PROVIDER_NAMES[provider]
+        self._client = client
+        self._policy = policy
+        self._redact = redact
+
+    def __repr__(self) -> str:
+        return f"VendorHTTP({self.provider!r}, {str(self._client.base_url)!r})"
+
+    async def get_object(self, path: str, *, subject: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'")."""
+        policy = self._policy
+        deadline = time.monotonic() + policy.budget_seconds
+        attempts = 0
+        while True:
+            attempts += 1
+            remaining = deadline - time.monotonic()
+            try:
+                with anyio.fail_after(min(policy.timeout_seconds, max(remaining, 0.0))):
+                    return await self._attempt(path, params, subject)
+            except _Retry as retry:
+                error, wait = retry.error, retry.retry_after
+            except (TimeoutError, httpx2.TimeoutException):
+                error, wait = self._timeout_error(attempts), None
+            except httpx2.TransportError as exc:
+                error, wait = self._transport_error(exc, attempts), None
+
+            delay = wait if wait is not None else _backoff(attempts)
+            if not error.is_retryable or attempts > policy.max_retries:
+                raise error
+            if time.monotonic() + delay >= deadline:
+                # Sleeping would outlive the call's deadline: answer now, saying when to come back.
+                if error.retry_after_seconds is None and wait is not None:
+                    error.retry_after_seconds = wait
+                raise error
+            logger.debug("%s %s: %s; retry %d in %.2fs", self.name, path, error.code, attempts, delay)
+            await anyio.sleep(delay)
+
+    async def _attempt(self, path: str, params: Mapping[str, str] | None, subject: str) -> dict[str, Any]:
+        async with self._client.stream("GET", path, params=params) as response:
+            status = response.status_code
+            if 200 <= status < 300:
+                return self._parse_object(await self._read_body(response, self._policy.max_response_bytes), status)
+            body = await self._read_body(response, ERROR_BODY_LIMIT, truncate=True)
+            raise self._status_error(response, body, subject)
+
+    async def _read_body(self, response: httpx2.Response, limit: int, *, truncate: bool = False) -> bytes:
+        """Read at most `limit` bytes; stop reading as soon as the limit is passed, so memory stays bounded."""
+        declared = response.headers.get("content-length", "")
+        if not truncate and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(response.status_code)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                if truncate:
+                    return bytes(body[:limit])
+                raise self._too_large(response.status_code)
+        return bytes(body)
+
+    def _too_large(self, status: int) -> BadUpstreamResponse:
+        limit = self._policy.max_response_bytes
+        return BadUpstreamResponse(
+            f"{self.name} answered HTTP {status} with a body larger than the {limit:,}-byte limit; "
+            "raise max_response_bytes if this object is expected to be that large.",
+            provider=self.provider,
+            status=status,
+        )
+
+    def _parse_object(self, body: bytes, status: int) -> dict[str, Any]:
+        problem: str | None = None
+        try:
+            document = json.loads(body) if body.strip() else None
+        except (ValueError, RecursionError):
+            document, problem = None, "a body that is not valid JSON"
+        if problem is None and not isinstance(document, dict):
+            problem = "an empty body" if document is None else f"a JSON {_json_kind(document)} instead of an object"
+        if problem is not None:
+            raise BadUpstreamResponse(
+                f"{self.name} answered HTTP {status} with {problem}. This is a fault on {self.name}'s side "
+                "or in a proxy between us; try again later.",
+                provider=self.provider,
+                status=status,
+            )
+        assert isinstance(document, dict)
+        return document
+
+    def _status_error(self, response: httpx2.Response, body: bytes, subject: str) -> UpstreamError:
+        status = response.status_code
+        vendor_message = self._vendor_message(body)
+        said = f": {vendor_message}" if vendor_message else ""
+        provider, name = self.provider, self.name
+        if status == 401:
+            env = "RETELL_API_KEY" if provider == "retell" else "TELA_API_KEY"
+            return Unauthorized(
+                f"{name} rejected the API key (HTTP 401){said}. Check {env} (or {provider}.api_key in the config file).",
+                provider=provider,
+                status=status,
+            )
+        if status == 403:
+            return Forbidden(
+                f"{name} refused access to {subject} (HTTP 403){said}. The API key may not read it.",
+                provider=provider,
+                status=status,
+            )
+        if status == 404 or (status == 422 and provider == "retell" and _says_missing(vendor_message)):
+            return NotFound(f"{name} has no {subject} (HTTP {status}).", provider=provider, status=status)
+        if status == 429:
+            wait = _retry_after(response.headers)
+            error = RateLimited(
+                f"{name} is rate-limiting requests (HTTP 429){said}. Wait before trying again.",
+                provider=provider,
+                status=status,
+                retry_after_seconds=wait,
+            )
+            raise _Retry(error, wait)
+        if 300 <= status < 400:
+            return UpstreamFault(
+                f"{name} answered with a redirect (HTTP {status}), which is not followed so the API key stays with "
+                f"{name}. Check {provider}.base_url.",
+                provider=provider,
+                status=status,
+            )
+        fault = UpstreamFault(
+            f"{name} failed with HTTP {status}{said}. Try again later."
+            if status >= 500
+            else f"{name} rejected the request for {subject} (HTTP {status}){said}.",
+            provider=provider,
+            status=status,
+        )
+        if fault.is_retryable:
+            raise _Retry(fault, _retry_after(response.headers))
+        return fault
+
+    def _vendor_message(self, body: bytes) -> str:
+        """The vendor's own explanation: `message` or `error.message` (or `error`); clipped, on one line, no secrets."""
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            return ""
+        message: object = None
+        if isinstance(document, dict):
+            message = document.get("message")
+            error = document.get("error")
+            if not isinstance(message, str) and isinstance(error, dict):
+                message = error.get("message")
+            elif not isinstance(message, str):
+                message = error
+        if not isinstance(message, str):
+            return ""
+        clean = _CONTROL_OR_SPACE.sub(" ", message).strip()
+        if len(clean) > VENDOR_MESSAGE_LIMIT:
+            clean = clean[: VENDOR_MESSAGE_LIMIT - 1] + "…"
+        return self._redact(clean)
+
+    def _timeout_error(self, attempts: int) -> UpstreamTimeout:
+        return UpstreamTimeout(
+            f"{self.name} did not answer within {self._policy.timeout_seconds:g} s ({_attempts(attempts)}). "
+            "Try again later, or raise timeout_seconds.",
+            provider=self.provider,
+        )
+
+    def _transport_error(self, exc: httpx2.TransportError, attempts: int) -> Unreachable:
+        if isinstance(exc, httpx2.ConnectError):
+            what = f"could not connect to {self.name} at {self._client.base_url.host}"
+        elif isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
+            what = f"the connection to {self.name} broke before the answer was complete"
+        else:
+            what = f"the request to {self.name} failed ({type(exc).__name__})"
+        return Unreachable(
+            f"{what[:1].upper()}{what[1:]} ({_attempts(attempts)}). Check the network and {self.provider}.base_url.",
+            provider=self.provider,
+        )
+
+
+def require(http: VendorHTTP | None, provider: Provider) -> VendorHTTP:
+    """The vendor's request path, or `NotConfigured` saying how to give it a key."""
+    if http is not None:
+        return http
+    env = "RETELL_API_KEY" if provider == "retell" else "TELA_API_KEY"
+    raise NotConfigured(
+        f"{PROVIDER_NAMES[provider]} is not configured: set {env} (or {provider}.api_key in the config file) "
+        "and restart the server.",
+        provider=provider,
+    )
+
+
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return kinds.get(type(value), "value")
+
+
+def _says_missing(message: str) -> bool:
+    lowered = message.lower()
+    return not lowered or "find" in lowered or "not found" in lowered or "not exist" in lowered
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: a random wait up to 0.5 s, 1 s, 2 s, ... capped at 8 s."""
+    return random.uniform(0, min(BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2 ** (attempt - 1)))
+
+
+def _retry_after(headers: httpx2.Headers) -> float | None:
+    """Seconds the vendor asked us to wait: `retry-after-ms`, else `Retry-After` as seconds or an HTTP date."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

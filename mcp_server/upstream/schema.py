@@ -1,0 +1,20 @@
+"""Output models document the vendors' objects for clients; they never constrain what passes through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+def _lean_schema(schema: dict[str, Any]) -> None:
+    # Auto-generated titles and `default: null` restate the field name and "optional": tokens with no information.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+        prop.pop("default", None)
+
+
+class VendorObject(BaseModel):
+    """Base of the output models: every field optional, unknown fields allowed, lean JSON schema."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_lean_schema)
