@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -13,7 +14,7 @@ import anyio
 
 from mcp_server import __version__
 from mcp_server.config import ConfigError, Settings, load_settings
-from mcp_server.redaction import Redactor, RedactingFilter
+from mcp_server.redaction import RedactingFilter, Redactor
 
 COMMANDS = ("serve", "call")
 EXIT_USAGE = 2
@@ -35,7 +36,9 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--retell-base-url", metavar="URL", help="Retell API base URL")
     common.add_argument("--tela-base-url", metavar="URL", help="Tela API base URL")
     common.add_argument("--timeout-seconds", type=float, metavar="S", help="per-request timeout (default 30)")
-    common.add_argument("--max-retries", type=int, metavar="N", help="retries for 429/5xx/connection faults (default 2)")
+    common.add_argument(
+        "--max-retries", type=int, metavar="N", help="retries for 429/5xx/connection faults (default 2)"
+    )
     common.add_argument("--max-response-bytes", type=int, metavar="N", help="largest upstream body accepted")
     common.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR (logs go to stderr)")
     return common
@@ -132,10 +135,8 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace) -> None
             _fail(f"--host {args.host}: serving beyond this machine needs authentication, which is not built yet")
         server.run("streamable-http", host=args.host, port=args.port)
         return
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.run("stdio")
-    except KeyboardInterrupt:
-        pass
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -179,9 +180,7 @@ async def _call(settings: Settings, transport: Any, tool: str, pairs: list[str])
         result = await client.call_tool(tool, arguments)
     text = "".join(block.text for block in result.content if block.type == "text")
     if sys.stdout.isatty():
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        except json.JSONDecodeError:
-            pass
     sys.stdout.write(text + "\n")
     return 1 if result.is_error else 0

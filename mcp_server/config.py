@@ -171,7 +171,14 @@ def _describe_error(error: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _json_type(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
+    names = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
@@ -189,7 +196,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"config error: {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise ConfigError(
+            f"config error: {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(document, dict):
         raise ConfigError(f"config error: {path}: the top level must be a JSON object, not {type(document).__name__}")
     try:
@@ -220,7 +229,12 @@ def load_settings(
 
     merged: dict[str, Any] = {}
     sources: dict[str, Source] = {}
-    for source, values in (("file", file_values), ("env", env_values), ("flag", flag_values)):
+    layers: tuple[tuple[Source, dict[str, Any]], ...] = (
+        ("file", file_values),
+        ("env", env_values),
+        ("flag", flag_values),
+    )
+    for source, values in layers:
         for key, value in values.items():
             merged[key] = value
             sources[key] = source

@@ -116,7 +116,9 @@ TELA_CASES: dict[str, dict[str, Any]] = {
 
 def demo_settings(settings: Settings) -> Settings:
     """The same settings with placeholder keys, so both vendors count as configured."""
-    vendors = {name: getattr(settings, name).model_copy(update={"api_key": SecretStr(DEMO_KEY)}) for name in ("retell", "tela")}
+    vendors = {
+        name: getattr(settings, name).model_copy(update={"api_key": SecretStr(DEMO_KEY)}) for name in ("retell", "tela")
+    }
     demo = settings.model_copy(update=vendors)
     demo._sources.update(settings._sources)
     return demo

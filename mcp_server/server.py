@@ -15,7 +15,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_server import __version__
-from mcp_server.config import Settings
+from mcp_server.config import Settings, VendorSettings
 from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
 from mcp_server.redaction import Redactor
 from mcp_server.upstream.http import RequestPolicy, VendorHTTP, open_client
@@ -33,7 +33,6 @@ INSTRUCTIONS = (
     "variables and expectedOutput; include_generations adds the outputs produced for it. "
     "Failures are JSON {error: {code, message, retryable}}; retry only when retryable is true."
 )
-
 
 
 def read_only(title: str) -> ToolAnnotations:
@@ -60,7 +59,8 @@ async def open_upstreams(
     redact = Redactor(settings.secrets())
     async with AsyncExitStack() as stack:
         paths: dict[Provider, VendorHTTP | None] = {}
-        for provider, vendor in (("retell", settings.retell), ("tela", settings.tela)):
+        vendors: tuple[tuple[Provider, VendorSettings], ...] = (("retell", settings.retell), ("tela", settings.tela))
+        for provider, vendor in vendors:
             if vendor.configured:
                 client = await stack.enter_async_context(open_client(vendor, policy, transport))
                 paths[provider] = VendorHTTP(provider, client, policy, redact)
@@ -112,14 +112,13 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level=settings.log_level
     )
 
-    def upstreams(ctx: Context) -> Upstreams:
-        state: Upstreams = ctx.request_context.lifespan_context
-        return state
+    def upstreams(ctx: Context[Upstreams, Any]) -> Upstreams:
+        return ctx.request_context.lifespan_context
 
     @server.tool(title="Get Retell test run", annotations=read_only("Get Retell test run"))
     async def get_test_run(
         test_case_job_id: Annotated[str, Field(description="Retell test case job ID")],
-        ctx: Context,
+        ctx: Context[Upstreams, Any],
     ) -> Annotated[CallToolResult, RetellTestRun]:
         """Get one Retell AI test run: status (pending, in_progress, pass, fail, error), result_explanation, the
         test definition snapshot and the transcript."""
@@ -128,7 +127,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     @server.tool(title="Get Tela test case", annotations=read_only("Get Tela test case"))
     async def get_test_case(
         id: Annotated[str, Field(description="Tela test case UUID")],
-        ctx: Context,
+        ctx: Context[Upstreams, Any],
         include_generations: Annotated[bool, Field(description="Also return the case's generations")] = False,
     ) -> Annotated[CallToolResult, TelaTestCase]:
         """Get one Tela test case: title, messages, variables, expectedOutput, answers and metadata."""
@@ -142,7 +141,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         description="A Retell test run, as get_test_run returns it.",
         mime_type="application/json",
     )
-    async def test_run_resource(test_case_job_id: str, ctx: Context) -> str:
+    async def test_run_resource(test_case_job_id: str, ctx: Context[Upstreams, Any]) -> str:
         return await _read(upstreams(ctx).retell.get_test_run(test_case_job_id))
 
     @server.resource(
@@ -152,7 +151,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         description="A Tela test case (without generations), as get_test_case returns it.",
         mime_type="application/json",
     )
-    async def test_case_resource(id: str, ctx: Context) -> str:
+    async def test_case_resource(id: str, ctx: Context[Upstreams, Any]) -> str:
         return await _read(upstreams(ctx).tela.get_test_case(id))
 
     return server

@@ -16,7 +16,7 @@ import anyio
 import httpx2
 
 from mcp_server import __version__
-from mcp_server.config import VendorSettings
+from mcp_server.config import ENV_VARS, VendorSettings
 from mcp_server.errors import (
     PROVIDER_NAMES,
     BadUpstreamResponse,
@@ -59,7 +59,9 @@ class RequestPolicy:
         return max(CALL_BUDGET_SECONDS, self.timeout_seconds)
 
 
-def open_client(vendor: VendorSettings, policy: RequestPolicy, transport: httpx2.AsyncBaseTransport | None) -> httpx2.AsyncClient:
+def open_client(
+    vendor: VendorSettings, policy: RequestPolicy, transport: httpx2.AsyncBaseTransport | None
+) -> httpx2.AsyncClient:
     """The long-lived client for one vendor: its base URL, its key only, our User-Agent, no redirects."""
     assert vendor.api_key is not None
     return httpx2.AsyncClient(
@@ -182,9 +184,8 @@ class VendorHTTP:
         said = f": {vendor_message}" if vendor_message else ""
         provider, name = self.provider, self.name
         if status == 401:
-            env = "RETELL_API_KEY" if provider == "retell" else "TELA_API_KEY"
             return Unauthorized(
-                f"{name} rejected the API key (HTTP 401){said}. Check {env} (or {provider}.api_key in the config file).",
+                f"{name} rejected the API key (HTTP 401){said}. Check {_key_hint(provider)}.",
                 provider=provider,
                 status=status,
             )
@@ -268,12 +269,14 @@ def require(http: VendorHTTP | None, provider: Provider) -> VendorHTTP:
     """The vendor's request path, or `NotConfigured` saying how to give it a key."""
     if http is not None:
         return http
-    env = "RETELL_API_KEY" if provider == "retell" else "TELA_API_KEY"
     raise NotConfigured(
-        f"{PROVIDER_NAMES[provider]} is not configured: set {env} (or {provider}.api_key in the config file) "
-        "and restart the server.",
+        f"{PROVIDER_NAMES[provider]} is not configured: set {_key_hint(provider)} and restart the server.",
         provider=provider,
     )
+
+
+def _key_hint(provider: Provider) -> str:
+    return f"{ENV_VARS[provider + '.api_key']} (or {provider}.api_key in the config file)"
 
 
 def _attempts(count: int) -> str:

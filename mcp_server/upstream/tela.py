@@ -40,4 +40,6 @@ class TelaClient:
     async def get_test_case(self, test_case_id: str, *, include_generations: bool = False) -> dict[str, Any]:
         case_id = check_id(test_case_id, argument="id", provider="tela")
         params = {"includeGenerations": "true"} if include_generations else None
-        return await require(self._http, "tela").get_object(f"/test-case/{case_id}", subject=f"test case '{case_id}'", params=params)
+        return await require(self._http, "tela").get_object(
+            f"/test-case/{case_id}", subject=f"test case '{case_id}'", params=params
+        )
