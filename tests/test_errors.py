@@ -33,18 +33,23 @@ async def run_error(vendors: FakeVendors, **env: str) -> dict[str, object]:
         return error_of(await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID}))
 
 
+def said(message: str) -> dict[str, str]:
+    """Retell's documented error body."""
+    return {"status": "error", "message": message}
+
+
 STATUS_TABLE = [
     # (status, body, code, retryable, words the message must contain)
-    (401, {"status": "error", "message": "Invalid API key"}, "unauthorized", False, ["rejected the API key", "RETELL_API_KEY"]),
-    (403, {"status": "error", "message": "Forbidden"}, "forbidden", False, ["refused access", f"test run '{JOB_ID}'"]),
-    (404, {"status": "error", "message": "Not Found"}, "not_found", False, [f"Retell has no test run '{JOB_ID}' (HTTP 404)."]),
-    (422, {"status": "error", "message": "Cannot find requested asset"}, "not_found", False, ["has no test run"]),
-    (400, {"status": "error", "message": "test_case_job_id is malformed"}, "upstream_error", False, ["HTTP 400", "test_case_job_id is malformed"]),
-    (422, {"status": "error", "message": "limit must be positive"}, "upstream_error", False, ["HTTP 422", "limit must be positive"]),
-    (500, {"status": "error", "message": "Internal error"}, "upstream_error", True, ["HTTP 500", "Internal error", "Try again later"]),
+    (401, said("Invalid API key"), "unauthorized", False, ["rejected the API key", "RETELL_API_KEY"]),
+    (403, said("Forbidden"), "forbidden", False, ["refused access", f"test run '{JOB_ID}'"]),
+    (404, said("Not Found"), "not_found", False, [f"Retell has no test run '{JOB_ID}' (HTTP 404)."]),
+    (422, said("Cannot find requested asset"), "not_found", False, ["has no test run"]),
+    (400, said("id is malformed"), "upstream_error", False, ["HTTP 400", "id is malformed"]),
+    (422, said("limit must be positive"), "upstream_error", False, ["HTTP 422", "limit must be positive"]),
+    (500, said("Internal error"), "upstream_error", True, ["HTTP 500", "Internal error", "Try again later"]),
     (503, "<html><body>Service Unavailable</body></html>", "upstream_error", True, ["HTTP 503"]),
-    (429, {"status": "error", "message": "Too many requests"}, "rate_limited", True, ["HTTP 429", "Too many requests"]),
-]  # fmt: skip
+    (429, said("Too many requests"), "rate_limited", True, ["HTTP 429", "Too many requests"]),
+]
 
 
 @pytest.mark.parametrize(("status", "body", "code", "retryable", "words"), STATUS_TABLE)
@@ -320,7 +325,9 @@ async def test_server_keeps_serving_after_every_kind_of_fault(vendors: FakeVendo
 
 async def test_vendor_message_echoing_the_key_is_redacted(vendors: FakeVendors) -> None:
     """If a vendor echoes the key (or part of it) in its error, no 8-character piece of it reaches the client."""
-    vendors.retell = lambda request: json_response(401, {"message": f"Key {RETELL_KEY} invalid; hint {RETELL_KEY[3:14]}"})
+    vendors.retell = lambda request: json_response(
+        401, {"message": f"Key {RETELL_KEY} invalid; hint {RETELL_KEY[3:14]}"}
+    )
     error = await run_error(vendors, **NO_RETRIES)
     text = str(error)
     assert error["code"] == "unauthorized"

@@ -1,0 +1,148 @@
+"""End to end: the real `python -m mcp_server` process over stdio, against a loopback HTTP server as the vendors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS
+from tests.conftest import CASE_ID, JOB_ID, RETELL_KEY, RETELL_RUN, TELA_CASE, TELA_KEY
+from tests.loopback import LoopbackVendor, Reply, loopback_vendor
+
+
+def route(path: str) -> Reply:
+    """Retell and Tela on one port: real objects for the known IDs, the vendors' error shapes otherwise."""
+    if path == f"/get-test-run/{JOB_ID}":
+        return Reply(200, RETELL_RUN)
+    if path == f"/test-case/{CASE_ID}":
+        return Reply(200, TELA_CASE)
+    if path == "/get-test-run/leaky":
+        return Reply(401, {"status": "error", "message": f"API key {RETELL_KEY} is invalid"})
+    if path == "/get-test-run/broken":
+        return Reply(500, {"status": "error", "message": "Internal error"})
+    if path == "/get-test-run/garbled":
+        return Reply(200, b"<html>oops</html>")
+    return Reply(404, {"status": "error", "message": "Not Found"})
+
+
+@pytest.fixture
+def vendor() -> Iterator[LoopbackVendor]:
+    with loopback_vendor(route) as running:
+        yield running
+
+
+def server_env(vendor: LoopbackVendor, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (*ENV_VARS.values(), CONFIG_ENV_VAR)}
+    return {
+        **env,
+        "RETELL_API_KEY": RETELL_KEY,
+        "TELA_API_KEY": TELA_KEY,
+        "RETELL_BASE_URL": vendor.url,
+        "TELA_BASE_URL": vendor.url,
+        "RETELL_TELA_MCP_MAX_RETRIES": "0",
+        **extra,
+    }
+
+
+@pytest.mark.anyio
+async def test_real_process_serves_tools_over_stdio_with_keys_kept_out_of_stderr(vendor: LoopbackVendor) -> None:
+    """Over real stdio: tools list, a real fetch with the right key, contract errors; at DEBUG, no key on stderr."""
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_server"], env=server_env(vendor, RETELL_TELA_MCP_LOG_LEVEL="DEBUG")
+    )
+    with tempfile.TemporaryFile("w+") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            assert client.server_info is not None and client.server_info.name == "retell-tela"
+            names = [t.name for t in (await client.list_tools()).tools]
+            run = await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})
+            case = await client.call_tool("get_test_case", {"id": CASE_ID})
+            errors = {
+                job: json.loads((await client.call_tool("get_test_run", {"test_case_job_id": job})).content[0].text)
+                for job in ("missing", "leaky", "broken", "garbled", "../etc")
+            }
+        errlog.seek(0)
+        stderr = errlog.read()
+
+    assert names == ["get_test_run", "get_test_case"]
+    assert run.structured_content == RETELL_RUN
+    assert case.structured_content == TELA_CASE
+    assert {job: e["error"]["code"] for job, e in errors.items()} == {
+        "missing": "not_found",
+        "leaky": "unauthorized",
+        "broken": "upstream_error",
+        "garbled": "bad_upstream_response",
+        "../etc": "invalid_argument",
+    }
+    retell_auth = {s.headers["authorization"] for s in vendor.seen if s.path.startswith("/get-test-run/")}
+    tela_auth = {s.headers["authorization"] for s in vendor.seen if s.path.startswith("/test-case/")}
+    assert retell_auth == {f"Bearer {RETELL_KEY}"} and tela_auth == {f"Bearer {TELA_KEY}"}
+    assert "DEBUG" in stderr and "tool=get_test_run" in stderr  # logging really ran at DEBUG
+    everything = stderr + json.dumps(errors)
+    for key in (RETELL_KEY, TELA_KEY):
+        assert not [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in everything]
+
+
+def jsonrpc(id_: int | None, method: str, params: dict[str, Any] | None = None) -> str:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if id_ is not None:
+        message["id"] = id_
+    if params is not None:
+        message["params"] = params
+    return json.dumps(message)
+
+
+def test_stdout_is_only_json_rpc_bad_lines_do_not_end_the_server_and_eof_exits_0(vendor: LoopbackVendor) -> None:
+    """Malformed input lines do not end the server; every stdout line is JSON-RPC; EOF on stdin exits with 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcp_server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=server_env(vendor),
+    )
+    assert process.stdin is not None and process.stdout is not None
+
+    def send(line: str) -> None:
+        assert process.stdin is not None
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+
+    def answer() -> dict[str, Any]:
+        assert process.stdout is not None
+        message: dict[str, Any] = json.loads(process.stdout.readline())  # any non-JSON-RPC line fails here
+        assert message["jsonrpc"] == "2.0"
+        return message
+
+    try:
+        send(jsonrpc(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                       "clientInfo": {"name": "raw", "version": "0"}}))  # fmt: skip
+        assert answer()["result"]["serverInfo"]["name"] == "retell-tela"
+        send(jsonrpc(None, "notifications/initialized"))
+        send("this is not json")
+        send('{"jsonrpc": "2.0", "id": 2, "method":')
+        send(jsonrpc(3, "tools/call", {"name": "get_test_run", "arguments": {"test_case_job_id": JOB_ID}}))
+        assert answer()["result"]["structuredContent"] == RETELL_RUN
+        send(jsonrpc(4, "tools/call", {"name": "get_test_run", "arguments": {"test_case_job_id": "missing"}}))
+        missing = answer()["result"]
+        assert missing["isError"] is True
+        assert json.loads(missing["content"][0]["text"])["error"]["code"] == "not_found"
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+        assert process.stdout.read() == ""
+        assert process.stderr is not None and "Traceback" not in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
