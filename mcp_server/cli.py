@@ -16,13 +16,14 @@ from mcp_server import __version__
 from mcp_server.config import ConfigError, Settings, load_settings
 from mcp_server.redaction import RedactingFilter, Redactor
 
-COMMANDS = ("serve", "call")
+COMMANDS = ("serve", "call", "check")
 EXIT_USAGE = 2
 
 EPILOG = """examples:
   retell-tela-mcp                                   serve MCP over stdio (what MCP clients launch)
   retell-tela-mcp call --demo get_test_run test_case_job_id=tcj_demo_failed
   retell-tela-mcp call get_test_case id=550e8400-e29b-41d4-a716-446655440000 include_generations=true
+  retell-tela-mcp check                             show settings and where they came from; test both keys
   retell-tela-mcp serve --transport http --port 8000
 
 API keys come from RETELL_API_KEY and TELA_API_KEY, or a JSON config file (--config or RETELL_TELA_MCP_CONFIG).
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{serve,call}")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,call,check}")
 
     serve = commands.add_parser("serve", parents=[common], help="serve MCP (default command)")
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio")
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("tool", help="tool name, e.g. get_test_run")
     call.add_argument("arguments", nargs="*", metavar="name=value", help="tool arguments")
+
+    commands.add_parser("check", parents=[common], help="show the effective configuration and test each vendor's key")
     return parser
 
 
@@ -117,12 +120,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings, transport = demo_settings(settings), demo_transport()
 
     level = settings.log_level
-    if args.command == "call" and settings.source_of("log_level") == "default":
+    if args.command in ("call", "check") and settings.source_of("log_level") == "default":
         level = "WARNING"  # a one-shot command prints its answer; routine INFO lines would only be noise
     configure_logging(level, Redactor(settings.secrets()))
 
     if args.command == "call":
         raise SystemExit(anyio.run(_call, settings, transport, args.tool, args.arguments))
+    if args.command == "check":
+        raise SystemExit(anyio.run(_check, settings, transport))
     _serve(settings, transport, args)
 
 
@@ -184,3 +189,12 @@ async def _call(settings: Settings, transport: Any, tool: str, pairs: list[str])
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     sys.stdout.write(text + "\n")
     return 1 if result.is_error else 0
+
+
+async def _check(settings: Settings, transport: Any) -> int:
+    """Print the configuration table and one verdict per vendor; exit 0 only if every configured key works."""
+    from mcp_server.check import probe_vendors, render
+
+    verdicts = await probe_vendors(settings, transport=transport)
+    sys.stdout.write(render(settings, verdicts) + "\n")
+    return 0 if all(v.ok for v in verdicts) else 1

@@ -1,0 +1,87 @@
+"""`retell-tela-mcp check`: show the effective configuration, then probe each configured vendor's key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+import httpx2
+
+from mcp_server.config import Settings, mask_secret, setting_keys
+from mcp_server.errors import PROVIDER_NAMES, Forbidden, NotFound, Provider, Unauthorized, UpstreamError
+from mcp_server.server import Upstreams, open_upstreams
+
+# Well-formed IDs that cannot exist: a 404 for them proves the key was accepted.
+PROBE_RUN_ID = "retell_tela_mcp_probe"
+PROBE_CASE_ID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    provider: Provider
+    outcome: str  # "accepted", "rejected", "failed" or "not configured"
+    detail: str
+    ms: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("accepted", "not configured")
+
+
+def config_rows(settings: Settings) -> list[tuple[str, str, str]]:
+    """(setting, value, source) for every setting; keys masked."""
+    rows: list[tuple[str, str, str]] = []
+    for key in setting_keys():
+        section, _, name = key.rpartition(".")
+        value = getattr(getattr(settings, section) if section else settings, name)
+        if name == "api_key":
+            shown = "(not set)" if value is None else mask_secret(value.get_secret_value())
+        else:
+            shown = str(value)
+        rows.append((key, shown, settings.source_of(key)))
+    return rows
+
+
+async def _probe(provider: Provider, fetch: Awaitable[object]) -> Verdict:
+    started = time.perf_counter()
+    try:
+        await fetch
+    except NotFound as error:
+        outcome, detail = "accepted", f"key accepted (probe ID answered HTTP {error.status})"
+    except (Unauthorized, Forbidden) as error:
+        outcome, detail = "rejected", error.message
+    except UpstreamError as error:
+        outcome, detail = "failed", f"{error.code}: {error.message}"
+    else:
+        outcome, detail = "accepted", "key accepted"
+    return Verdict(provider, outcome, detail, (time.perf_counter() - started) * 1000)
+
+
+async def probe_vendors(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> list[Verdict]:
+    """One cheap authenticated GET per configured vendor; a vendor without a key is reported, not probed."""
+    verdicts = []
+    async with open_upstreams(settings, transport=transport) as upstreams:
+        for provider in ("retell", "tela"):
+            if not getattr(settings, provider).configured:
+                verdicts.append(Verdict(provider, "not configured", f"no key: {PROVIDER_NAMES[provider]} calls fail"))
+                continue
+            verdicts.append(await _probe(provider, _probe_call(upstreams, provider)))
+    return verdicts
+
+
+def _probe_call(upstreams: Upstreams, provider: Provider) -> Awaitable[object]:
+    if provider == "retell":
+        return upstreams.retell.get_test_run(PROBE_RUN_ID)
+    return upstreams.tela.get_test_case(PROBE_CASE_ID)
+
+
+def render(settings: Settings, verdicts: list[Verdict]) -> str:
+    rows = [("setting", "value", "source"), *config_rows(settings)]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
+    lines.append("")
+    for verdict in verdicts:
+        took = f" ({verdict.ms:.0f} ms)" if verdict.ms is not None else ""
+        lines.append(f"{verdict.provider:<7} {verdict.outcome:<15} {verdict.detail}{took}")
+    return "\n".join(lines)
