@@ -6,9 +6,11 @@ import argparse
 import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
@@ -16,7 +18,13 @@ from mcp_server import __version__
 from mcp_server.config import ConfigError, Settings, load_settings
 from mcp_server.redaction import RedactingFilter, Redactor
 
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+logger = logging.getLogger("mcp_server")
+
 COMMANDS = ("serve", "call", "check")
+SHUTDOWN_GRACE_SECONDS = 0.3
 EXIT_USAGE = 2
 
 EPILOG = """examples:
@@ -140,8 +148,29 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace) -> None
             _fail(f"--host {args.host}: serving beyond this machine needs authentication, which is not built yet")
         server.run("streamable-http", host=args.host, port=args.port)
         return
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run("stdio")
+    anyio.run(_serve_stdio, server)
+
+
+async def _serve_stdio(server: MCPServer[Any]) -> None:
+    """Serve until stdin closes (exit 0), or until SIGTERM/SIGINT (exit 0, within about a second)."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_exit_on_signal, tg.cancel_scope)
+        await server.run_stdio_async()
+        tg.cancel_scope.cancel()
+
+
+async def _exit_on_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            logger.info("received %s; shutting down", signal.Signals(signum).name)
+            # Cancelling aborts in-flight calls and unwinds the lifespan, which closes the vendors' connections.
+            scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(SHUTDOWN_GRACE_SECONDS)
+            # The SDK reads stdin in a worker thread that no cancellation can interrupt, so the task group can only
+            # finish once the client writes or closes stdin. Our own work is done: leave without waiting for it.
+            logging.shutdown()
+            os._exit(0)
 
 
 def _is_loopback_host(host: str) -> bool:
