@@ -101,6 +101,7 @@ LOSSLESS_CASES: list[dict[str, Any]] = [
     {**RETELL_RUN, "transcript_snapshot": None, "result_explanation": None},
     {"test_case_job_id": JOB_ID, "status": "pending"},  # a sparse early answer
     {**RETELL_RUN, "unicode": "ça marche — 日本語 ✓", "big": 2**62, "float": 0.1},
+    {**RETELL_RUN, "status": {"phase": "queued"}, "creation_timestamp": 1.7e12 + 0.5},  # a known field changes type
 ]
 
 

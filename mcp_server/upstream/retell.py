@@ -14,14 +14,14 @@ from mcp_server.upstream.schema import VendorObject
 class RetellTestRun(VendorObject):
     """A Retell test case job, exactly as Retell returns it (unknown fields pass through)."""
 
-    test_case_job_id: str | None = None
-    status: str | None = Field(default=None, description="pending, in_progress, pass, fail or error")
-    test_case_definition_id: str | None = None
-    test_case_definition_snapshot: dict[str, Any] | None = None
-    creation_timestamp: int | None = Field(default=None, description="ms since epoch")
-    user_modified_timestamp: int | None = Field(default=None, description="ms since epoch")
-    transcript_snapshot: dict[str, Any] | None = None
-    result_explanation: str | None = None
+    test_case_job_id: Any = Field(None, description="string")
+    status: Any = Field(None, description="pending, in_progress, pass, fail or error (new values may appear)")
+    test_case_definition_id: Any = Field(None, description="string")
+    test_case_definition_snapshot: Any = Field(None, description="object: the test definition as run")
+    creation_timestamp: Any = Field(None, description="integer, ms since epoch")
+    user_modified_timestamp: Any = Field(None, description="integer, ms since epoch")
+    transcript_snapshot: Any = Field(None, description="object or null: the simulated conversation")
+    result_explanation: Any = Field(None, description="string or null: why the run passed or failed")
 
 
 class RetellClient:

@@ -1,4 +1,9 @@
-"""Output models document the vendors' objects for clients; they never constrain what passes through."""
+"""Output models document the vendors' objects for clients; they never constrain what passes through.
+
+Known fields are typed `Any`, with their documented type in the description: the SDK validates every result
+against the model, and clients validate `structuredContent` against the schema, so a typed field would turn a
+vendor's harmless change (a fractional timestamp, a restructured status) into a failed call.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,6 @@ def _lean_schema(schema: dict[str, Any]) -> None:
 
 
 class VendorObject(BaseModel):
-    """Base of the output models: every field optional, unknown fields allowed, lean JSON schema."""
+    """Base of the output models: every field optional and untyped, unknown fields allowed, lean JSON schema."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_lean_schema)

@@ -14,21 +14,21 @@ from mcp_server.upstream.schema import VendorObject
 class TelaTestCase(VendorObject):
     """A Tela test case, exactly as Tela returns it (camelCase names, nulls kept, unknown fields pass through)."""
 
-    id: str | None = None
-    title: str | None = None
-    messages: list[dict[str, Any]] | None = None
-    variables: dict[str, Any] | None = None
-    variablesRichContent: dict[str, Any] | None = None
-    files: list[dict[str, Any]] | None = None
-    promptId: str | None = None
-    expectedOutput: str | None = None
-    answers: dict[str, Any] | None = None
-    promptApplicationId: str | None = None
-    metadata: dict[str, Any] | None = None
-    createdAt: str | None = None
-    updatedAt: str | None = None
-    deletedAt: str | None = None
-    generations: list[Any] | None = Field(default=None, description="only with include_generations")
+    id: Any = Field(None, description="UUID")
+    title: Any = Field(None, description="string")
+    messages: Any = Field(None, description="array of {role, content}, or null")
+    variables: Any = Field(None, description="object or null")
+    variablesRichContent: Any = Field(None, description="object or null")
+    files: Any = Field(None, description="array of file objects, or null")
+    promptId: Any = Field(None, description="UUID")
+    expectedOutput: Any = Field(None, description="string or null")
+    answers: Any = Field(None, description="object or null: evaluation answers")
+    promptApplicationId: Any = Field(None, description="UUID or null")
+    metadata: Any = Field(None, description="object or null")
+    createdAt: Any = Field(None, description="ISO 8601 timestamp")
+    updatedAt: Any = Field(None, description="ISO 8601 timestamp")
+    deletedAt: Any = Field(None, description="ISO 8601 timestamp or null")
+    generations: Any = Field(None, description="array; only with include_generations")
 
 
 class TelaClient:
