@@ -11,26 +11,30 @@ MASK = "[redacted]"
 
 
 class Redactor:
-    """Replaces every run of `WINDOW` or more characters taken from any known secret."""
+    """Replaces every run of `WINDOW` or more characters taken from any known secret.
+
+    It keeps only the (per-process salted) hashes of the secrets' pieces, so not even the redactor holds a
+    readable fragment of a key; a hash collision could only over-redact.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        self._pieces = frozenset(
-            secret[i : i + WINDOW] for secret in secrets for i in range(max(0, len(secret) - WINDOW + 1))
+        self._hashes = frozenset(
+            hash(secret[i : i + WINDOW]) for secret in secrets for i in range(max(0, len(secret) - WINDOW + 1))
         )
 
     def __bool__(self) -> bool:
-        return bool(self._pieces)
+        return bool(self._hashes)
 
     def __repr__(self) -> str:
-        return f"Redactor({len(self._pieces)} pieces)"
+        return f"Redactor({len(self._hashes)} pieces)"
 
     def __call__(self, text: str) -> str:
-        if not self._pieces or len(text) < WINDOW:
+        if not self._hashes or len(text) < WINDOW:
             return text
         covered = [False] * len(text)
         found = False
         for start in range(len(text) - WINDOW + 1):
-            if text[start : start + WINDOW] in self._pieces:
+            if hash(text[start : start + WINDOW]) in self._hashes:
                 covered[start : start + WINDOW] = [True] * WINDOW
                 found = True
         if not found:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import anyio
 import httpx2
 import pytest
 
+from mcp_server.errors import RateLimited, UpstreamTimeout
+from mcp_server.redaction import Redactor
+from mcp_server.upstream.http import RequestPolicy, VendorHTTP
 from tests.conftest import (
     CASE_ID,
     JOB_ID,
@@ -334,3 +338,52 @@ async def test_vendor_message_echoing_the_key_is_redacted(vendors: FakeVendors) 
     for key in (RETELL_KEY, TELA_KEY):
         assert all(key[i : i + 8] not in text for i in range(len(key) - 7))
     assert "[redacted]" in text
+
+
+def vendor_http(
+    handler: Callable[[httpx2.Request], Any], policy: RequestPolicy
+) -> tuple[VendorHTTP, httpx2.AsyncClient]:
+    client = httpx2.AsyncClient(base_url="https://api.retellai.com", transport=httpx2.MockTransport(handler))
+    return VendorHTTP("retell", client, policy, Redactor([])), client
+
+
+async def test_one_deadline_bounds_attempts_and_backoff_together() -> None:
+    """With many retries allowed, a hanging vendor still gets an answer by the call's deadline, not timeout x tries."""
+    attempts: list[float] = []
+
+    async def hang(request: httpx2.Request) -> httpx2.Response:
+        attempts.append(time.monotonic())
+        await anyio.sleep(60)
+        raise AssertionError("unreachable")
+
+    policy = RequestPolicy(timeout_seconds=0.3, max_retries=50, max_response_bytes=1024, call_budget_seconds=1.0)
+    http, client = vendor_http(hang, policy)
+    started = time.monotonic()
+    async with client:
+        with pytest.raises(UpstreamTimeout):
+            await http.get_object("/get-test-run/x", subject="test run 'x'")
+    assert time.monotonic() - started < 1.0 + 0.5  # the budget, plus scheduling slack; 50 retries would be 15 s
+    assert 2 <= len(attempts) <= 4
+
+
+async def test_wait_that_would_pass_the_deadline_is_not_slept() -> None:
+    """A Retry-After that ends after the deadline returns rate_limited at once, after one request."""
+    calls: list[httpx2.Request] = []
+
+    def limited(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request)
+        return json_response(429, {}, {"retry-after": "5"})
+
+    policy = RequestPolicy(timeout_seconds=1, max_retries=5, max_response_bytes=1024, call_budget_seconds=2.0)
+    http, client = vendor_http(limited, policy)
+    async with client:
+        with anyio.fail_after(3), pytest.raises(RateLimited) as caught:
+            await http.get_object("/get-test-run/x", subject="test run 'x'")
+    assert caught.value.retry_after_seconds == 5 and len(calls) == 1
+
+
+def test_default_deadline_stays_under_the_common_60_second_client_limit() -> None:
+    """With default settings (30 s timeout, 2 retries) no call can outlive 60 s."""
+    settings = make_settings()
+    policy = RequestPolicy(settings.timeout_seconds, settings.max_retries, settings.max_response_bytes)
+    assert policy.budget_seconds < 60

@@ -53,10 +53,12 @@ class RequestPolicy:
     timeout_seconds: float
     max_retries: int
     max_response_bytes: int
+    call_budget_seconds: float = CALL_BUDGET_SECONDS
 
     @property
     def budget_seconds(self) -> float:
-        return max(CALL_BUDGET_SECONDS, self.timeout_seconds)
+        """The one deadline per call: every attempt and every wait between attempts fits inside it."""
+        return max(self.call_budget_seconds, self.timeout_seconds)
 
 
 def open_client(

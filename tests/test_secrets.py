@@ -1,0 +1,54 @@
+"""Keys stay secret in everything the server holds: no repr() of any reachable object shows a piece of one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mcp_server.server import build_server, open_upstreams
+from tests.conftest import RETELL_KEY, TELA_KEY, FakeVendors, make_settings
+
+
+def pieces(text: str) -> list[str]:
+    return [key[i : i + 8] for key in (RETELL_KEY, TELA_KEY) for i in range(len(key) - 7) if key[i : i + 8] in text]
+
+
+def reachable(root: object, depth: int = 6) -> list[object]:
+    """Objects reachable from `root` through attributes, slots and containers (strings and keys themselves excluded)."""
+    seen: dict[int, object] = {}
+    frontier = [root]
+    for _ in range(depth):
+        next_frontier = []
+        for obj in frontier:
+            if id(obj) in seen or isinstance(obj, str | bytes | int | float | bool | type(None)):
+                continue
+            seen[id(obj)] = obj
+            children: list[Any] = []
+            if isinstance(obj, dict):
+                children += [*obj.keys(), *obj.values()]
+            elif isinstance(obj, list | tuple | set | frozenset):
+                children += list(obj)
+            children += list(getattr(obj, "__dict__", {}).values())
+            for slot in getattr(type(obj), "__slots__", ()):
+                children.append(getattr(obj, slot, None))
+            next_frontier += children
+        frontier = next_frontier
+    return list(seen.values())
+
+
+@pytest.mark.anyio
+async def test_no_object_the_server_holds_shows_a_key_in_its_repr(vendors: FakeVendors) -> None:
+    """Settings, clients, HTTP clients, headers, pools, redactor: none of their reprs contains a piece of a key.
+
+    Plain containers are walked through but not judged: a library's raw header list must hold the bytes it sends.
+    """
+    settings = make_settings()
+    async with open_upstreams(settings, transport=vendors.transport()) as upstreams:
+        await upstreams.retell.get_test_run("job_1")  # a pool with a live connection, headers sent
+        objects = reachable(upstreams) + reachable(settings) + [build_server(settings)]
+        instances = [obj for obj in objects if not isinstance(obj, dict | list | tuple | set | frozenset)]
+        leaks = {type(obj).__qualname__: pieces(repr(obj)) for obj in instances if pieces(repr(obj))}
+        kinds = {type(obj).__name__ for obj in instances}
+    assert {"Settings", "SecretStr", "VendorHTTP", "Redactor", "AsyncClient", "Headers"} <= kinds  # the walk went deep
+    assert leaks == {}
