@@ -35,6 +35,7 @@ class FaultVendor:
     def __init__(self, redirect_to: str = "") -> None:
         self.redirect_to = redirect_to
         self.hits: list[Hit] = []
+        self.counts: Counter[str] = Counter()
         self.bytes_sent: Counter[str] = Counter()
         self.hung_up: dict[str, threading.Event] = defaultdict(threading.Event)
         self._loop = asyncio.new_event_loop()
@@ -72,7 +73,7 @@ class FaultVendor:
         return f"http://127.0.0.1:{self.port}"
 
     def count(self, scenario: str) -> int:
-        return sum(1 for hit in self.hits if hit.scenario == scenario)
+        return self.counts[scenario]
 
     def times(self, scenario: str) -> list[float]:
         return [hit.at for hit in self.hits if hit.scenario == scenario]
@@ -91,6 +92,7 @@ class FaultVendor:
                 headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
                 scenario = path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
                 self.hits.append(Hit(scenario, path, headers, time.monotonic()))
+                self.counts[scenario] += 1
                 if not await self.respond(scenario, reader, writer):
                     return
         except ConnectionError:
@@ -147,6 +149,10 @@ class FaultVendor:
                 "long": {"retry-after": "3600"},
             }
             return await self._send(writer, scenario, 429, error(429, "slow down"), waits[arg])
+        if kind == "flaky429":
+            if seen > 1:
+                return await self._send(writer, scenario, 200, good)
+            return await self._send(writer, scenario, 429, error(429, "slow down"), {"retry-after-ms": "50"})
         if kind == "recover":
             if seen > 1:
                 return await self._send(writer, scenario, 200, good)

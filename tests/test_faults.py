@@ -236,3 +236,60 @@ def test_cancelled_notification_aborts_upstream_and_the_request_is_never_answere
         process.kill()
         process.wait()
         process.stdout.close()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "EOF"])
+def test_shutdown_is_prompt_and_clean_and_closes_in_flight_requests(
+    vendors: tuple[FaultVendor, FaultVendor], how: str
+) -> None:
+    """With a call in flight, SIGTERM, SIGINT or EOF end the process within 2 s, exit 0, no traceback, and the
+    upstream request's connection is closed."""
+    import signal
+    import subprocess
+
+    vendor, _ = vendors
+    params = server_params(vendor, timeout="30")
+    process = subprocess.Popen(
+        [params.command, *params.args],
+        env=params.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    job = f"hang-{how.lower()}"
+    try:
+        for message in (
+            {"id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                                         "clientInfo": {"name": "raw", "version": "0"}}},
+            {"method": "notifications/initialized"},
+            {"id": 2, "method": "tools/call",
+             "params": {"name": "get_test_run", "arguments": {"test_case_job_id": job}}},
+        ):  # fmt: skip
+            process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["id"] == 1
+        deadline = time.monotonic() + 10
+        while vendor.count(job) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert vendor.count(job) == 1  # the upstream request is in flight
+
+        started = time.monotonic()
+        if how == "EOF":
+            process.stdin.close()
+        else:
+            process.send_signal(getattr(signal, how))
+        code = process.wait(timeout=10)
+        took = time.monotonic() - started
+        stderr = process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+    assert code == 0, stderr
+    assert took < 2.0
+    assert "Traceback" not in stderr
+    assert vendor.hung_up[job].wait(2), "the in-flight upstream connection was left open"
