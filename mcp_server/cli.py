@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from mcp_server import __version__
-from mcp_server.config import ConfigError, Settings, load_settings
+from mcp_server.config import AUTH_TOKEN_ENV_VAR, ConfigError, Settings, load_settings
 from mcp_server.redaction import RedactingFilter, Redactor
 
 if TYPE_CHECKING:
@@ -50,6 +50,9 @@ def _common_options() -> argparse.ArgumentParser:
     )
     common.add_argument("--max-response-bytes", type=int, metavar="N", help="largest upstream body accepted")
     common.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR (logs go to stderr)")
+    common.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="stderr log lines as text or JSON"
+    )
     return common
 
 
@@ -68,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument("--stateless", action="store_true", help="HTTP: no sessions, so replicas can share clients")
+    serve.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        help=f"HTTP bearer token (better: ${AUTH_TOKEN_ENV_VAR}); required off loopback",
+    )
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME", help="HTTP: extra Host name")
+    serve.add_argument("--allowed-origin", action="append", default=[], metavar="URL", help="HTTP: browser Origin")
 
     call = commands.add_parser(
         "call", parents=[common], help="run one tool and print its JSON result (exit 1 on an error result)"
@@ -90,10 +101,29 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def configure_logging(level: str, redactor: Redactor) -> None:
-    """Every log line goes to stderr, scrubbed of API keys; stdout belongs to the protocol."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and a record's structured `event` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(getattr(record, "event", {}))
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(level: str, redactor: Redactor, log_format: str = "text") -> None:
+    """Every log line goes to stderr, scrubbed of secrets; stdout belongs to the protocol."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -130,25 +160,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     level = settings.log_level
     if args.command in ("call", "check") and settings.source_of("log_level") == "default":
         level = "WARNING"  # a one-shot command prints its answer; routine INFO lines would only be noise
-    configure_logging(level, Redactor(settings.secrets()))
+    token = (getattr(args, "auth_token", None) or os.environ.get(AUTH_TOKEN_ENV_VAR, "")).strip() or None
+    configure_logging(level, Redactor([*settings.secrets(), *([token] if token else [])]), args.log_format)
 
     if args.command == "call":
         raise SystemExit(anyio.run(_call, settings, transport, args.tool, args.arguments))
     if args.command == "check":
         raise SystemExit(anyio.run(_check, settings, transport))
-    _serve(settings, transport, args)
+    _serve(settings, transport, args, token)
 
 
-def _serve(settings: Settings, transport: Any, args: argparse.Namespace) -> None:
+def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: str | None) -> None:
     from mcp_server.server import build_server
 
     server = build_server(settings, transport=transport)
-    if args.transport == "http":
-        if not _is_loopback_host(args.host):
-            _fail(f"--host {args.host}: serving beyond this machine needs authentication, which is not built yet")
-        server.run("streamable-http", host=args.host, port=args.port)
+    if args.transport == "stdio":
+        anyio.run(_serve_stdio, server)
         return
-    anyio.run(_serve_stdio, server)
+
+    import uvicorn
+
+    from mcp_server.web import build_http_app
+
+    try:
+        app = build_http_app(
+            server,
+            host=args.host,
+            auth_token=token,
+            stateless=args.stateless,
+            allowed_hosts=args.allowed_host,
+            allowed_origins=args.allowed_origin,
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+    logger.info(
+        "serving MCP at http://%s:%d/mcp (%s)", args.host, args.port, "stateless" if args.stateless else "sessions"
+    )
+    # log_config=None: uvicorn's lines go through our stderr handler, redaction and format included.
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, log_level=settings.log_level.lower())
 
 
 async def _serve_stdio(server: MCPServer[Any]) -> None:
@@ -171,10 +220,6 @@ async def _exit_on_signal(scope: anyio.CancelScope) -> None:
             # finish once the client writes or closes stdin. Our own work is done: leave without waiting for it.
             logging.shutdown()
             os._exit(0)
-
-
-def _is_loopback_host(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
 def parse_arguments(pairs: Sequence[str], input_schema: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 Source = Literal["flag", "env", "file", "default"]
 
 CONFIG_ENV_VAR = "RETELL_TELA_MCP_CONFIG"
+AUTH_TOKEN_ENV_VAR = "RETELL_TELA_MCP_AUTH_TOKEN"
 
 # Dotted setting key -> environment variable. Settings absent here have no variable (SPEC: configuration table).
 ENV_VARS: dict[str, str] = {
@@ -32,7 +33,8 @@ class ConfigError(Exception):
     """Raised when the configuration cannot be used; its message is the one line printed before exiting."""
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: names that never leave this machine."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -51,7 +53,7 @@ def check_base_url(value: str) -> str:
         raise ValueError("must not carry a user name or password; put the API key in its own setting")
     if parts.query or parts.fragment:
         raise ValueError("must not have a query string or fragment")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ValueError(f"uses plain http:// for host {host!r}; use https:// (http:// is allowed only for loopback)")
     return value.strip().rstrip("/")
 

@@ -80,10 +80,17 @@ async def _answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]
     try:
         obj = await fetch
     except UpstreamError as error:
-        logger.info("tool=%s vendor=%s outcome=%s ms=%.0f", tool, provider, error.code, _ms(started))
+        _log_call(tool, provider, error.code, error.status, started)
         return CallToolResult(content=[TextContent(type="text", text=compact_json(error.payload()))], is_error=True)
-    logger.info("tool=%s vendor=%s outcome=ok ms=%.0f", tool, provider, _ms(started))
+    _log_call(tool, provider, "ok", 200, started)
     return CallToolResult(content=[TextContent(type="text", text=compact_json(obj))], structured_content=obj)
+
+
+def _log_call(tool: str, provider: Provider, outcome: str, status: int | None, started: float) -> None:
+    """One INFO line per tool call: what, where, how it ended, how long. Never a key, never a body."""
+    event = {"tool": tool, "vendor": provider, "outcome": outcome, "status": status, "ms": round(_ms(started), 1)}
+    event["cache"] = "off"  # no response cache yet: every call goes to the vendor
+    logger.info(" ".join(f"{k}={v}" for k, v in event.items()), extra={"event": event})
 
 
 async def _read(fetch: Awaitable[dict[str, Any]]) -> str:

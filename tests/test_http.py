@@ -1,0 +1,180 @@
+"""Streamable HTTP: the SDK's client against real uvicorn processes; raw requests for the security answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from mcp_server.cli import main
+from mcp_server.config import AUTH_TOKEN_ENV_VAR, CONFIG_ENV_VAR, ENV_VARS
+
+TOKEN = "tok_8c1f0e7a9b2d4c6e"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+}
+MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def http_server(*extra: str, token: str | None = None) -> Iterator[str]:
+    """`retell-tela-mcp serve --transport http --demo` on a free loopback port; yields its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in (*ENV_VARS.values(), CONFIG_ENV_VAR, AUTH_TOKEN_ENV_VAR)}
+    if token:
+        env[AUTH_TOKEN_ENV_VAR] = token
+    command = [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--port", str(port), "--demo"]
+    process = subprocess.Popen([*command, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        assert process.stderr is not None
+        stderr = process.stderr.read().decode()
+        process.stderr.close()
+        assert TOKEN not in stderr and TOKEN[4:12] not in stderr
+        assert "Traceback" not in stderr
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[str]:
+    """One token-guarded server shared by the tests that only send requests to it."""
+    with http_server(token=TOKEN) as url:
+        yield url
+
+
+@pytest.mark.anyio
+async def test_sdk_client_lists_and_calls_over_streamable_http() -> None:
+    """The SDK's Streamable HTTP client initializes, lists both tools and calls one at /mcp."""
+    with http_server() as url:
+        async with Client(f"{url}/mcp") as client:
+            tools = [t.name for t in (await client.list_tools()).tools]
+            result = await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
+    assert tools == ["get_test_run", "get_test_case"]
+    assert result.structured_content is not None and result.structured_content["status"] == "fail"
+
+
+def test_health_check_answers_without_a_token(guarded: str) -> None:
+    """GET /healthz is open to load balancers even when a token guards /mcp."""
+    response = httpx2.get(f"{guarded}/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Bearer {TOKEN}x", TOKEN, f"Basic {TOKEN}"])
+def test_requests_without_the_right_token_get_401(guarded: str, authorization: str | None) -> None:
+    """No token, a wrong one, a longer one, or the token without the Bearer scheme: 401 with WWW-Authenticate."""
+    headers = {**MCP_HEADERS, **({"authorization": authorization} if authorization else {})}
+    response = httpx2.post(f"{guarded}/mcp", json=INIT, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.anyio
+async def test_sdk_client_with_the_token_is_served(guarded: str) -> None:
+    """With `Authorization: Bearer <token>` the SDK client works as on an open server."""
+    async with (
+        httpx2.AsyncClient(headers={"authorization": f"Bearer {TOKEN}"}) as http,
+        Client(streamable_http_client(f"{guarded}/mcp", http_client=http)) as client,
+    ):
+        result = await client.call_tool("get_test_case", {"id": "550e8400-e29b-41d4-a716-446655440000"})
+    assert result.is_error is False
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"origin": "http://evil.example"}, 403),
+        ({"origin": "https://attacker.test:8443"}, 403),
+        ({"host": "evil.example"}, 421),
+    ],
+)
+def test_foreign_origin_or_host_is_refused(guarded: str, headers: dict[str, str], status: int) -> None:
+    """DNS-rebinding protection: a browser page from another origin, or a foreign Host name, is refused."""
+    response = httpx2.post(
+        f"{guarded}/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": f"Bearer {TOKEN}", **headers}
+    )
+    assert response.status_code == status
+
+
+def test_oversized_body_gets_413() -> None:
+    """A request body over 1 MiB is refused before it is parsed."""
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "' + b"x" * (2 * 1024 * 1024) + b'"}}'
+    with http_server(token=TOKEN) as url:
+        response = httpx2.post(f"{url}/mcp", content=body, headers={**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 413
+
+
+def test_non_loopback_bind_without_token_refuses_to_start(capsys: pytest.CaptureFixture[str]) -> None:
+    """Binding beyond loopback with no token stops start-up with one line saying how to set one."""
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--transport", "http", "--host", "0.0.0.0", "--demo"])
+    _, err = capsys.readouterr()
+    assert caught.value.code == 2
+    assert err.count("\n") == 1 and AUTH_TOKEN_ENV_VAR in err
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """Sends each request to the next replica in turn, like a load balancer without affinity."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.used: Counter[int] = Counter()
+        self._inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        port = self.ports[sum(self.used.values()) % len(self.ports)]
+        self.used[port] += 1
+        request.url = request.url.copy_with(port=port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.mark.anyio
+async def test_stateless_replicas_serve_one_client_behind_a_round_robin_balancer() -> None:
+    """With --stateless, two replicas share one client whose requests alternate between them."""
+    with http_server("--stateless") as first, http_server("--stateless") as second:
+        ports = [int(first.rsplit(":", 1)[1]), int(second.rsplit(":", 1)[1])]
+        balancer = RoundRobin(ports)
+        async with (
+            httpx2.AsyncClient(transport=balancer) as http,
+            Client(streamable_http_client(f"{first}/mcp", http_client=http)) as client,
+        ):
+            results = [
+                await client.call_tool("get_test_run", {"test_case_job_id": job})
+                for job in ("tcj_demo_failed", "tcj_demo_passed") * 3
+            ]
+    assert [r.structured_content["status"] for r in results if r.structured_content] == ["fail", "pass"] * 3
+    assert min(balancer.used.values()) >= 3  # both replicas really served calls
