@@ -25,6 +25,7 @@ from mcp_server.upstream.tela import TelaClient, TelaTestCase
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "retell-tela"
+WEBSITE_URL = "https://pypi.org/project/retell-tela-mcp/"
 INSTRUCTIONS = (
     "Read-only access to Retell AI test runs and Tela test cases. "
     "get_test_run takes a Retell test case job ID (ASCII letters, digits, '_' and '-') and answers "
@@ -116,7 +117,12 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             yield upstreams
 
     server: MCPServer[Upstreams] = MCPServer(
-        SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level=settings.log_level
+        SERVER_NAME,
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url=WEBSITE_URL,
+        lifespan=lifespan,
+        log_level=settings.log_level,
     )
 
     def upstreams(ctx: Context[Upstreams, Any]) -> Upstreams:
@@ -127,8 +133,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         test_case_job_id: Annotated[str, Field(description="Retell test case job ID")],
         ctx: Context[Upstreams, Any],
     ) -> Annotated[CallToolResult, RetellTestRun]:
-        """Get one Retell AI test run: status (pending, in_progress, pass, fail, error), result_explanation, the
-        test definition snapshot and the transcript."""
+        """Get a Retell AI test run: status, result_explanation, test definition and transcript."""
         return await _answer("get_test_run", "retell", upstreams(ctx).retell.get_test_run(test_case_job_id))
 
     @server.tool(title="Get Tela test case", annotations=read_only("Get Tela test case"))
@@ -137,7 +142,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         ctx: Context[Upstreams, Any],
         include_generations: Annotated[bool, Field(description="Also return the case's generations")] = False,
     ) -> Annotated[CallToolResult, TelaTestCase]:
-        """Get one Tela test case: title, messages, variables, expectedOutput, answers and metadata."""
+        """Get a Tela test case: title, messages, variables, expectedOutput, answers and metadata."""
         fetch = upstreams(ctx).tela.get_test_case(id, include_generations=include_generations)
         return await _answer("get_test_case", "tela", fetch)
 
