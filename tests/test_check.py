@@ -55,18 +55,20 @@ async def test_table_shows_every_setting_source_and_masked_keys_only(vendors: Fa
         assert not [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
 
 
-@pytest.mark.parametrize(("status", "code"), [(404, 0), (401, 1)])
+@pytest.mark.parametrize(("status", "code", "verdict"), [(404, 0, "accepted"), (401, 1, "rejected"),
+                                                         (403, 1, "rejected"), (500, 1, "failed")])  # fmt: skip
 def test_check_command_exit_code_follows_the_verdicts(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, status: int, code: int
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, status: int, code: int, verdict: str
 ) -> None:
-    """`retell-tela-mcp check` against a real loopback vendor exits 0 when the key works, 1 when it is rejected."""
+    """`retell-tela-mcp check` against a real loopback vendor: exit 0 only when the key is accepted."""
     with loopback_vendor(lambda path: Reply(status, {"status": "error", "message": "x"})) as vendor:
         monkeypatch.setenv("RETELL_API_KEY", RETELL_KEY)
         monkeypatch.setenv("RETELL_BASE_URL", vendor.url)
+        monkeypatch.setenv("RETELL_TELA_MCP_MAX_RETRIES", "0")
         with pytest.raises(SystemExit) as caught:
             main(["check"])
     out, _ = capsys.readouterr()
     assert caught.value.code == code
-    assert ("retell  accepted" in out) == (code == 0)
+    assert f"retell  {verdict}" in out
     assert "tela    not configured" in out
     assert vendor.seen[0].headers["authorization"] == f"Bearer {RETELL_KEY}"
