@@ -26,6 +26,7 @@ ENV_VARS: dict[str, str] = {
     "timeout_seconds": "RETELL_TELA_MCP_TIMEOUT",
     "max_retries": "RETELL_TELA_MCP_MAX_RETRIES",
     "log_level": "RETELL_TELA_MCP_LOG_LEVEL",
+    "cache_ttl_seconds": "RETELL_TELA_MCP_CACHE_TTL",
 }
 
 
@@ -100,6 +101,11 @@ class Settings(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=10)
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    cache_ttl_seconds: float = Field(default=600.0, ge=0)
+    cache_ttl_unfinished_seconds: float = Field(default=0.0, ge=0)
+    cache_ttl_tela_seconds: float = Field(default=0.0, ge=0)
+    cache_max_entries: int = Field(default=1000, ge=0)
+    cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
 
@@ -157,7 +163,7 @@ def _flatten(document: Mapping[str, Any]) -> dict[str, Any]:
 
 def _describe_error(error: Mapping[str, Any]) -> tuple[str, str]:
     """(dotted key, problem) for a pydantic error, in words a user can act on, never echoing the input."""
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    key = _shown_key(".".join(str(part) for part in error["loc"])) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
         parent, _, _ = key.rpartition(".")
@@ -170,6 +176,12 @@ def _describe_error(error: Mapping[str, Any]) -> tuple[str, str]:
     if kind.endswith("_type") and "input" in error:
         message += f" (got {_json_type(error['input'])})"  # the type only: the value may be a secret
     return key, message
+
+
+def _shown_key(key: str) -> str:
+    """A key as it can appear in a one-line message: control characters escaped, and clipped."""
+    shown = key if key.isprintable() else key.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _json_type(value: object) -> str:

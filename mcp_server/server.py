@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 import httpx2
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
@@ -18,7 +19,8 @@ from mcp_server import __version__
 from mcp_server.config import Settings, VendorSettings
 from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
 from mcp_server.redaction import Redactor
-from mcp_server.upstream.http import RequestPolicy, VendorHTTP, open_client
+from mcp_server.upstream.cache import ResponseCache
+from mcp_server.upstream.http import RequestPolicy, VendorHTTP, cache_status, open_client
 from mcp_server.upstream.retell import RetellClient, RetellTestRun
 from mcp_server.upstream.tela import TelaClient, TelaTestCase
 
@@ -58,16 +60,37 @@ async def open_upstreams(
     """Open the vendors' HTTP clients (no network I/O until the first call); close them on exit."""
     policy = RequestPolicy(settings.timeout_seconds, settings.max_retries, settings.max_response_bytes)
     redact = Redactor(settings.secrets())
+    caching = settings.cache_ttl_seconds > 0  # 0 turns every cache off
     async with AsyncExitStack() as stack:
-        paths: dict[Provider, VendorHTTP | None] = {}
+        clients: dict[Provider, httpx2.AsyncClient] = {}
         vendors: tuple[tuple[Provider, VendorSettings], ...] = (("retell", settings.retell), ("tela", settings.tela))
         for provider, vendor in vendors:
             if vendor.configured:
-                client = await stack.enter_async_context(open_client(vendor, policy, transport))
-                paths[provider] = VendorHTTP(provider, client, policy, redact)
-            else:
-                paths[provider] = None
-        yield Upstreams(retell=RetellClient(paths["retell"]), tela=TelaClient(paths["tela"]))
+                clients[provider] = await stack.enter_async_context(open_client(vendor, policy, transport))
+        # Entered after the clients, so it ends first: shared requests still running are cancelled, then the
+        # clients close.
+        shared = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(shared.cancel_scope.cancel)
+        paths = {
+            provider: VendorHTTP(
+                provider,
+                client,
+                policy,
+                redact,
+                cache=ResponseCache(settings.cache_max_entries, settings.cache_max_bytes) if caching else None,
+                task_group=shared,
+            )
+            for provider, client in clients.items()
+        }
+        final_ttl = settings.cache_ttl_seconds
+        yield Upstreams(
+            retell=RetellClient(
+                paths.get("retell"),
+                final_ttl=final_ttl,
+                unfinished_ttl=settings.cache_ttl_unfinished_seconds if caching else 0.0,
+            ),
+            tela=TelaClient(paths.get("tela"), ttl=settings.cache_ttl_tela_seconds if caching else 0.0),
+        )
 
 
 def compact_json(value: object) -> str:
@@ -90,7 +113,7 @@ async def _answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]
 def _log_call(tool: str, provider: Provider, outcome: str, status: int | None, started: float) -> None:
     """One INFO line per tool call: what, where, how it ended, how long. Never a key, never a body."""
     event = {"tool": tool, "vendor": provider, "outcome": outcome, "status": status, "ms": round(_ms(started), 1)}
-    event["cache"] = "off"  # no response cache yet: every call goes to the vendor
+    event["cache"] = cache_status.get()
     logger.info(" ".join(f"{k}={v}" for k, v in event.items()), extra={"event": event})
 
 

@@ -85,6 +85,8 @@ BAD_FILES = [
     ('{"timeout_seconds": 30,}', "invalid JSON at line 1"),
     ("[1, 2]", "top level must be a JSON object"),
     ({"timeout": 30}, "key 'timeout': unknown setting"),
+    ({"time\nout": 30}, "key 'time\\nout': unknown setting"),
+    ({"x" * 500: 1}, "key '" + "x" * 57 + "...': unknown setting"),
     ({"retell": {"apikey": "x"}}, "key 'retell.apikey': unknown setting"),
     ({"retell": "key"}, "key 'retell': should be a JSON object"),
     ({"timeout_seconds": "30"}, "key 'timeout_seconds': input should be a valid number (got a string)"),

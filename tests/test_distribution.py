@@ -177,7 +177,7 @@ def test_each_call_logs_one_json_line_with_its_outcome_and_never_a_body() -> Non
     calls = [line for line in lines if line.get("tool")]
     assert len(calls) == 1
     assert {k: calls[0][k] for k in ("tool", "vendor", "outcome", "status", "cache")} == {
-        "tool": "get_test_run", "vendor": "retell", "outcome": "ok", "status": 200, "cache": "off"
+        "tool": "get_test_run", "vendor": "retell", "outcome": "ok", "status": 200, "cache": "miss"
     }  # fmt: skip
     assert isinstance(calls[0]["ms"], float) and calls[0]["level"] == "INFO"
     assert "refund" not in done.stderr  # the run's content stays out of the logs

@@ -220,7 +220,7 @@ async def test_schema_violations_stay_protocol_level_errors(vendors: FakeVendors
 async def test_one_http_client_per_vendor_is_reused_across_calls() -> None:
     """Six calls open exactly one HTTP client per vendor (two in all), closed when the session ends."""
     transport = CountingTransport()
-    server = build_server(make_settings(), transport=transport)
+    server = build_server(make_settings(RETELL_TELA_MCP_CACHE_TTL="0"), transport=transport)  # every call goes out
     async with Client(server) as client:
         for _ in range(3):
             assert not (await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})).is_error

@@ -8,12 +8,15 @@ import logging
 import random
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 import httpx2
+from anyio.abc import TaskGroup
 
 from mcp_server import __version__
 from mcp_server.config import ENV_VARS, VendorSettings
@@ -32,6 +35,7 @@ from mcp_server.errors import (
     UpstreamTimeout,
 )
 from mcp_server.redaction import Redactor
+from mcp_server.upstream.cache import ResponseCache
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +84,22 @@ def open_client(
     )
 
 
+# How the current task's last get_object was answered: "hit" (cache), "miss" (it asked the vendor), "shared"
+# (it joined an identical request in flight), "none" (no lookup: the call failed before). Read for the log line.
+cache_status: ContextVar[str] = ContextVar("cache_status", default="none")
+
+
+@dataclass
+class _Flight:
+    """One upstream request that any number of identical calls are waiting on."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    waiters: int = 0
+    result: dict[str, Any] | None = None
+    error: Exception | None = None
+
+
 class _Retry(Exception):
     """Internal: an attempt failed in a way worth another try."""
 
@@ -92,18 +112,98 @@ class _Retry(Exception):
 class VendorHTTP:
     """GETs JSON objects from one vendor and turns every failure into an `UpstreamError`."""
 
-    def __init__(self, provider: Provider, client: httpx2.AsyncClient, policy: RequestPolicy, redact: Redactor) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        client: httpx2.AsyncClient,
+        policy: RequestPolicy,
+        redact: Redactor,
+        *,
+        cache: ResponseCache | None = None,
+        task_group: TaskGroup | None = None,
+    ) -> None:
         self.provider: Provider = provider
         self.name = PROVIDER_NAMES[provider]
         self._client = client
         self._policy = policy
         self._redact = redact
+        self._cache = cache
+        self._task_group = task_group
+        self._flights: dict[str, _Flight] = {}
 
     def __repr__(self) -> str:
         return f"VendorHTTP({self.provider!r}, {str(self._client.base_url)!r})"
 
-    async def get_object(self, path: str, *, subject: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'")."""
+    async def get_object(
+        self,
+        path: str,
+        *,
+        subject: str,
+        params: Mapping[str, str] | None = None,
+        ttl: Callable[[dict[str, Any]], float] = lambda obj: 0.0,
+    ) -> dict[str, Any]:
+        """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'");
+        `ttl(obj)` says how long a successful answer may be served from the cache (0: not at all).
+
+        Identical requests in flight at the same time share one upstream request. It runs in the lifespan's task
+        group, so one caller giving up does not fail the others; when the last one gives up, it is cancelled."""
+        key = f"{path}?{urlencode(sorted(params.items()))}" if params else path
+        if self._cache is not None and (hit := self._cache.get(key)) is not None:
+            cache_status.set("hit")
+            return hit
+        if self._task_group is None:  # no lifespan to own shared requests: fetch directly
+            cache_status.set("miss")
+            return self._remember(key, await self._fetch(path, params, subject), ttl)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = self._flights[key] = _Flight()
+            self._task_group.start_soon(self._fly, key, flight, path, params, subject, ttl)
+            cache_status.set("miss")
+        else:
+            cache_status.set("shared")
+        flight.waiters += 1
+        try:
+            await flight.done.wait()
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.done.is_set():
+                flight.scope.cancel()  # nobody wants the answer any more: close the upstream connection now
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+        if flight.error is not None:
+            raise flight.error
+        assert flight.result is not None
+        return flight.result
+
+    async def _fly(
+        self,
+        key: str,
+        flight: _Flight,
+        path: str,
+        params: Mapping[str, str] | None,
+        subject: str,
+        ttl: Callable[[dict[str, Any]], float],
+    ) -> None:
+        try:
+            with flight.scope:
+                flight.result = self._remember(key, await self._fetch(path, params, subject), ttl)
+        except Exception as exc:  # delivered to every waiter; nothing may escape into the lifespan's task group
+            flight.error = exc
+        finally:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            flight.done.set()
+
+    def _remember(
+        self, key: str, fetched: tuple[dict[str, Any], int], ttl: Callable[[dict[str, Any]], float]
+    ) -> dict[str, Any]:
+        obj, size = fetched
+        if self._cache is not None:
+            self._cache.put(key, obj, size=size, ttl=ttl(obj))
+        return obj
+
+    async def _fetch(self, path: str, params: Mapping[str, str] | None, subject: str) -> tuple[dict[str, Any], int]:
+        """One call's worth of attempts: retries with backoff, all inside one deadline."""
         policy = self._policy
         deadline = time.monotonic() + policy.budget_seconds
         attempts = 0
@@ -131,11 +231,12 @@ class VendorHTTP:
             logger.debug("%s %s: %s; retry %d in %.2fs", self.name, path, error.code, attempts, delay)
             await anyio.sleep(delay)
 
-    async def _attempt(self, path: str, params: Mapping[str, str] | None, subject: str) -> dict[str, Any]:
+    async def _attempt(self, path: str, params: Mapping[str, str] | None, subject: str) -> tuple[dict[str, Any], int]:
         async with self._client.stream("GET", path, params=params) as response:
             status = response.status_code
             if 200 <= status < 300:
-                return self._parse_object(await self._read_body(response, self._policy.max_response_bytes), status)
+                body = await self._read_body(response, self._policy.max_response_bytes)
+                return self._parse_object(body, status), len(body)
             body = await self._read_body(response, ERROR_BODY_LIMIT, truncate=True)
             raise self._status_error(response, body, subject)
 

@@ -24,12 +24,27 @@ class RetellTestRun(VendorObject):
     result_explanation: Any = Field(None, description="string or null: why the run passed or failed")
 
 
-class RetellClient:
-    """Reads Retell test runs; `http` is None when no Retell key is configured."""
+# A run in one of these states never changes again, so it can be served from memory.
+FINAL_STATUSES = frozenset({"pass", "fail", "error"})
 
-    def __init__(self, http: VendorHTTP | None) -> None:
+
+class RetellClient:
+    """Reads Retell test runs; `http` is None when no Retell key is configured.
+
+    Finished runs may be cached for `final_ttl` seconds; pending or in-progress ones only for `unfinished_ttl`.
+    """
+
+    def __init__(self, http: VendorHTTP | None, *, final_ttl: float = 0.0, unfinished_ttl: float = 0.0) -> None:
         self._http = http
+        self._final_ttl = final_ttl
+        self._unfinished_ttl = unfinished_ttl
+
+    def _ttl(self, run: dict[str, Any]) -> float:
+        status = run.get("status")  # any JSON value: the vendor's object is not validated
+        return self._final_ttl if isinstance(status, str) and status in FINAL_STATUSES else self._unfinished_ttl
 
     async def get_test_run(self, test_case_job_id: str) -> dict[str, Any]:
         job_id = check_id(test_case_job_id, argument="test_case_job_id", provider="retell")
-        return await require(self._http, "retell").get_object(f"/get-test-run/{job_id}", subject=f"test run '{job_id}'")
+        return await require(self._http, "retell").get_object(
+            f"/get-test-run/{job_id}", subject=f"test run '{job_id}'", ttl=self._ttl
+        )

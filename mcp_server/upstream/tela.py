@@ -32,14 +32,18 @@ class TelaTestCase(VendorObject):
 
 
 class TelaClient:
-    """Reads Tela test cases; `http` is None when no Tela key is configured."""
+    """Reads Tela test cases; `http` is None when no Tela key is configured.
 
-    def __init__(self, http: VendorHTTP | None) -> None:
+    People edit test cases, so they are cached only when the user sets `ttl`.
+    """
+
+    def __init__(self, http: VendorHTTP | None, *, ttl: float = 0.0) -> None:
         self._http = http
+        self._ttl = ttl
 
     async def get_test_case(self, test_case_id: str, *, include_generations: bool = False) -> dict[str, Any]:
         case_id = check_id(test_case_id, argument="id", provider="tela")
         params = {"includeGenerations": "true"} if include_generations else None
         return await require(self._http, "tela").get_object(
-            f"/test-case/{case_id}", subject=f"test case '{case_id}'", params=params
+            f"/test-case/{case_id}", subject=f"test case '{case_id}'", params=params, ttl=lambda case: self._ttl
         )
