@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
+from mcp_server.cli import stop_logging
 from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS, Settings, load_settings
 from mcp_server.server import build_server
 
@@ -94,6 +96,16 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's own keys or config file must never reach a test."""
     for name in [*ENV_VARS.values(), CONFIG_ENV_VAR]:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Tests that run `main()` in-process configure logging for the process; undo it after each one."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    stop_logging()
+    root.handlers[:], root.level = handlers, level
 
 
 @pytest.fixture

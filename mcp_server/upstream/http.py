@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import anyio
 import httpx2
+import pydantic_core
 from anyio.abc import TaskGroup
 
 from mcp_server import __version__
@@ -266,7 +267,7 @@ class VendorHTTP:
     def _parse_object(self, body: bytes, status: int) -> dict[str, Any]:
         problem: str | None = None
         try:
-            document = json.loads(body) if body.strip() else None
+            document = pydantic_core.from_json(body) if body.strip() else None
         except (ValueError, RecursionError):
             document, problem = None, "a body that is not valid JSON"
         if problem is None and not isinstance(document, dict):
