@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import json
 import logging
-import logging.handlers
 import os
-import queue
 import signal
 import sys
 from collections.abc import Sequence
@@ -120,41 +117,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-_listener: logging.handlers.QueueListener | None = None
-
-
 def configure_logging(level: str, redactor: Redactor, log_format: str = "text") -> None:
     """Every log line goes to stderr, scrubbed of secrets; stdout belongs to the protocol.
 
-    The event loop only enqueues records; a listener thread redacts, formats and writes them, so a slow or
-    blocked stderr never stalls a tool call.
+    Written synchronously: handing each record to a listener thread measured slower (a thread wake-up per line
+    costs more than the line), and MCP clients read or pass on the server's stderr.
     """
-    global _listener
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(redactor))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    if _listener is None:
-        atexit.register(stop_logging)
-    stop_logging()
-    _listener = logging.handlers.QueueListener(records, handler)
-    _listener.start()
     root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(records)]
+    root.handlers[:] = [handler]
     root.setLevel(level)
     # One line per request from httpx repeats our own per-call line; keep it for DEBUG.
     logging.getLogger("httpx2").setLevel(level if level == "DEBUG" else "WARNING")
-
-
-def stop_logging() -> None:
-    """Write out every queued log record, then stop the listener thread."""
-    global _listener
-    if _listener is not None:
-        _listener.stop()
-        _listener = None
 
 
 def _complain(message: str) -> int:
@@ -243,7 +222,6 @@ async def _exit_on_signal(scope: anyio.CancelScope) -> None:
                 await anyio.sleep(SHUTDOWN_GRACE_SECONDS)
             # The SDK reads stdin in a worker thread that no cancellation can interrupt, so the task group can only
             # finish once the client writes or closes stdin. Our own work is done: leave without waiting for it.
-            stop_logging()
             logging.shutdown()
             os._exit(0)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 # No run of this many characters of a key may appear anywhere (SPEC: Errors, secrets rule).
 WINDOW = 8
+QUARTER = WINDOW // 2
 MASK = "[redacted]"
 
 
@@ -18,8 +19,14 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
+        secrets = list(secrets)
         self._hashes = frozenset(
             hash(secret[i : i + WINDOW]) for secret in secrets for i in range(max(0, len(secret) - WINDOW + 1))
+        )
+        # Any run of WINDOW characters of a key contains a QUARTER-long piece starting at a multiple of QUARTER
+        # in the text: checking only those positions first rules out almost every log line in a few lookups.
+        self._quarters = frozenset(
+            hash(secret[i : i + QUARTER]) for secret in secrets for i in range(max(0, len(secret) - QUARTER + 1))
         )
 
     def __bool__(self) -> bool:
@@ -29,7 +36,7 @@ class Redactor:
         return f"Redactor({len(self._hashes)} pieces)"
 
     def __call__(self, text: str) -> str:
-        if not self._hashes or len(text) < WINDOW:
+        if not self._hashes or len(text) < WINDOW or not self._may_contain_a_secret(text):
             return text
         covered = [False] * len(text)
         found = False
@@ -46,6 +53,10 @@ class Redactor:
             elif index == 0 or not covered[index - 1]:
                 out.append(MASK)
         return "".join(out)
+
+    def _may_contain_a_secret(self, text: str) -> bool:
+        quarters = self._quarters
+        return any(hash(text[i : i + QUARTER]) in quarters for i in range(0, len(text) - QUARTER + 1, QUARTER))
 
 
 class RedactingFilter(logging.Filter):

@@ -7,7 +7,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import anyio
 import httpx2
 import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
@@ -67,10 +66,6 @@ async def open_upstreams(
         for provider, vendor in vendors:
             if vendor.configured:
                 clients[provider] = await stack.enter_async_context(open_client(vendor, policy, transport))
-        # Entered after the clients, so it ends first: shared requests still running are cancelled, then the
-        # clients close.
-        shared = await stack.enter_async_context(anyio.create_task_group())
-        stack.callback(shared.cancel_scope.cancel)
         paths = {
             provider: VendorHTTP(
                 provider,
@@ -78,7 +73,6 @@ async def open_upstreams(
                 policy,
                 redact,
                 cache=ResponseCache(settings.cache_max_entries, settings.cache_max_bytes) if caching else None,
-                task_group=shared,
             )
             for provider, client in clients.items()
         }

@@ -13,7 +13,6 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from mcp_server.cli import stop_logging
 from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS, Settings, load_settings
 from mcp_server.server import build_server
 
@@ -104,7 +103,6 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
-    stop_logging()
     root.handlers[:], root.level = handlers, level
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mcp_server.redaction import Redactor
 from mcp_server.server import build_server, open_upstreams
 from tests.conftest import RETELL_KEY, TELA_KEY, FakeVendors, make_settings
 
@@ -52,3 +56,13 @@ async def test_no_object_the_server_holds_shows_a_key_in_its_repr(vendors: FakeV
         kinds = {type(obj).__name__ for obj in instances}
     assert {"Settings", "SecretStr", "VendorHTTP", "Redactor", "AsyncClient", "Headers"} <= kinds  # the walk went deep
     assert leaks == {}
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + "_-", min_size=8, max_size=48), st.data())
+def test_redactor_removes_every_run_of_eight_key_characters_wherever_it_sits(key: str, data: st.DataObject) -> None:
+    """Whatever the key, and wherever a run of 8+ of its characters sits in a text, no such run survives."""
+    start = data.draw(st.integers(0, len(key) - 8))
+    end = data.draw(st.integers(start + 8, len(key)))
+    text = data.draw(st.text(max_size=20)) + key[start:end] + data.draw(st.text(max_size=20))
+    out = Redactor([key])(text)
+    assert all(key[i : i + 8] not in out for i in range(len(key) - 7))

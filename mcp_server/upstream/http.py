@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 import anyio
 import httpx2
 import pydantic_core
-from anyio.abc import TaskGroup
 
 from mcp_server import __version__
 from mcp_server.config import ENV_VARS, VendorSettings
@@ -92,13 +91,11 @@ cache_status: ContextVar[str] = ContextVar("cache_status", default="none")
 
 @dataclass
 class _Flight:
-    """One upstream request that any number of identical calls are waiting on."""
+    """One upstream request that identical calls arriving meanwhile wait on; neither result nor error: abandoned."""
 
     done: anyio.Event = field(default_factory=anyio.Event)
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    waiters: int = 0
     result: dict[str, Any] | None = None
-    error: Exception | None = None
+    error: UpstreamError | None = None
 
 
 class _Retry(Exception):
@@ -121,7 +118,6 @@ class VendorHTTP:
         redact: Redactor,
         *,
         cache: ResponseCache | None = None,
-        task_group: TaskGroup | None = None,
     ) -> None:
         self.provider: Provider = provider
         self.name = PROVIDER_NAMES[provider]
@@ -129,8 +125,10 @@ class VendorHTTP:
         self._policy = policy
         self._redact = redact
         self._cache = cache
-        self._task_group = task_group
         self._flights: dict[str, _Flight] = {}
+        # Absolute URLs built here: httpx's base_url merge re-parses every URL, which cost more than our whole
+        # request preparation. IDs are checked to a safe alphabet before they get here, so joining is exact.
+        self._base = str(client.base_url).rstrip("/")
 
     def __repr__(self) -> str:
         return f"VendorHTTP({self.provider!r}, {str(self._client.base_url)!r})"
@@ -146,53 +144,35 @@ class VendorHTTP:
         """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'");
         `ttl(obj)` says how long a successful answer may be served from the cache (0: not at all).
 
-        Identical requests in flight at the same time share one upstream request. It runs in the lifespan's task
-        group, so one caller giving up does not fail the others; when the last one gives up, it is cancelled."""
+        Identical requests at the same time share one upstream request: the first caller makes it, the others
+        wait for its answer. If that first caller is cancelled, its request is aborted at once (nobody else's
+        call is held hostage to it) and each waiter simply asks again."""
         key = f"{path}?{urlencode(sorted(params.items()))}" if params else path
-        if self._cache is not None and (hit := self._cache.get(key)) is not None:
-            cache_status.set("hit")
-            return hit
-        if self._task_group is None:  # no lifespan to own shared requests: fetch directly
-            cache_status.set("miss")
-            return self._remember(key, await self._fetch(path, params, subject), ttl)
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = self._flights[key] = _Flight()
-            self._task_group.start_soon(self._fly, key, flight, path, params, subject, ttl)
-            cache_status.set("miss")
-        else:
+        while True:
+            if self._cache is not None and (hit := self._cache.get(key)) is not None:
+                cache_status.set("hit")
+                return hit
+            flight = self._flights.get(key)
+            if flight is None:
+                break
             cache_status.set("shared")
-        flight.waiters += 1
-        try:
             await flight.done.wait()
-        finally:
-            flight.waiters -= 1
-            if flight.waiters == 0 and not flight.done.is_set():
-                flight.scope.cancel()  # nobody wants the answer any more: close the upstream connection now
-                if self._flights.get(key) is flight:
-                    del self._flights[key]
-        if flight.error is not None:
-            raise flight.error
-        assert flight.result is not None
-        return flight.result
+            if flight.error is not None:
+                raise flight.error
+            if flight.result is not None:
+                return flight.result
+            # the caller that made the request gave up: ask again (from the cache, a new flight, or our own)
 
-    async def _fly(
-        self,
-        key: str,
-        flight: _Flight,
-        path: str,
-        params: Mapping[str, str] | None,
-        subject: str,
-        ttl: Callable[[dict[str, Any]], float],
-    ) -> None:
+        cache_status.set("miss")
+        flight = self._flights[key] = _Flight()
         try:
-            with flight.scope:
-                flight.result = self._remember(key, await self._fetch(path, params, subject), ttl)
-        except Exception as exc:  # delivered to every waiter; nothing may escape into the lifespan's task group
-            flight.error = exc
+            flight.result = self._remember(key, await self._fetch(path, params, subject), ttl)
+            return flight.result
+        except UpstreamError as error:
+            flight.error = error
+            raise
         finally:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
+            del self._flights[key]
             flight.done.set()
 
     def _remember(
@@ -233,7 +213,7 @@ class VendorHTTP:
             await anyio.sleep(delay)
 
     async def _attempt(self, path: str, params: Mapping[str, str] | None, subject: str) -> tuple[dict[str, Any], int]:
-        async with self._client.stream("GET", path, params=params) as response:
+        async with self._client.stream("GET", httpx2.URL(self._base + path), params=params) as response:
             status = response.status_code
             if 200 <= status < 300:
                 body = await self._read_body(response, self._policy.max_response_bytes)
