@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 
 def _lean_schema(schema: dict[str, Any]) -> None:
-    # Auto-generated titles and `default: null` restate the field name and "optional": tokens with no information.
+    # Auto-generated titles and `default: null` restate the field name and "optional", and the class name and
+    # docstring restate the tool's description: tokens with no information, paid in every conversation.
+    for key in ("title", "description"):
+        schema.pop(key, None)
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)
         prop.pop("default", None)
