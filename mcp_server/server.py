@@ -37,15 +37,6 @@ INSTRUCTIONS = (
 )
 
 
-def argument(description: str) -> Any:
-    """An argument's schema: its description, without the auto-generated title that only restates its name."""
-    return Field(description=description, json_schema_extra=_drop_title)
-
-
-def _drop_title(schema: dict[str, Any]) -> None:
-    schema.pop("title", None)
-
-
 def read_only(title: str) -> ToolAnnotations:
     """The SPEC's annotations for every tool here: reads only, same answer twice, talks to a vendor."""
     return ToolAnnotations(
@@ -157,7 +148,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
 
     @server.tool(title="Get Retell test run", annotations=read_only("Get Retell test run"))
     async def get_test_run(
-        test_case_job_id: Annotated[str, argument("Retell test case job ID")],
+        test_case_job_id: Annotated[str, Field(description="Retell test case job ID")],
         ctx: Context[Upstreams, Any],
     ) -> Annotated[CallToolResult, RetellTestRun]:
         """Get a Retell AI test run: status, result_explanation, test definition and transcript."""
@@ -165,9 +156,9 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
 
     @server.tool(title="Get Tela test case", annotations=read_only("Get Tela test case"))
     async def get_test_case(
-        id: Annotated[str, argument("Tela test case UUID")],
+        id: Annotated[str, Field(description="Tela test case UUID")],
         ctx: Context[Upstreams, Any],
-        include_generations: Annotated[bool, argument("Also return the case's generations")] = False,
+        include_generations: Annotated[bool, Field(description="Also return the case's generations")] = False,
     ) -> Annotated[CallToolResult, TelaTestCase]:
         """Get a Tela test case: title, messages, variables, expectedOutput, answers and metadata."""
         fetch = upstreams(ctx).tela.get_test_case(id, include_generations=include_generations)
