@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -178,6 +179,10 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
     from mcp_server.server import build_server
 
     server = build_server(settings, transport=transport)
+    # Start-up allocations (the SDK, pydantic schemas, our models) live as long as the process. Freezing them
+    # keeps every full collection from re-scanning them: under a burst of calls those scans paused the loop
+    # for ~100 ms at a time (measured: 200 concurrent calls took 222 or 340 ms, now a steady 221 ms).
+    gc.freeze()
     if args.transport == "stdio":
         anyio.run(_serve_stdio, server)
         return
