@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--rounds 3] [--calls 200]
 
+A fourth server, `noop_server.py`, returns the run from memory and does nothing else: the ceiling for any cache.
 Each round starts every server afresh over stdio with the official MCP Python client, in rotating order, and
 measures: cold start (spawn to `tools/list` answered), per-call p50/p99 on distinct IDs, p50 of repeated reads of
 one finished run, wall time of 200 concurrent calls against a vendor that takes 100 ms each, and the server's RSS
@@ -122,6 +123,8 @@ async def main_async(rounds: int, calls: int) -> list[Contender]:
         Contender("project", [sys.executable, "-m", "mcp_server"], "get_test_run", "test_case_job_id", "mcp_server"),
         Contender("floor", [sys.executable, str(HERE / "floor_server.py")], "get_test_run", "test_case_job_id",
                   "floor_server.py"),
+        Contender("no-op", [sys.executable, str(HERE / "noop_server.py")], "get_test_run", "test_case_job_id",
+                  "noop_server.py"),
     ]  # fmt: skip
     peer = install_peer()
     if peer is not None:
@@ -143,12 +146,16 @@ async def main_async(rounds: int, calls: int) -> list[Contender]:
 def report(contenders: list[Contender]) -> str:
     by_name = {c.name: c for c in contenders}
     names = [c.name for c in contenders]
-    ratios = [f"project/{n}" for n in names if n != "project"]
+    ratios = [f"project/{n}" for n in names if n not in ("project", "no-op")]
     lines = ["| metric | " + " | ".join(names + ratios) + " |", "|---" * (1 + len(names) + len(ratios)) + "|"]
     for metric in by_name["project"].samples:
         medians = {n: statistics.median(by_name[n].samples[metric]) for n in names if metric in by_name[n].samples}
         cells = [f"{medians[n]:.1f}" if n in medians else "—" for n in names]
-        cells += [f"{medians['project'] / medians[n]:.2f}" if n in medians else "—" for n in names if n != "project"]
+        cells += [
+            f"{medians['project'] / medians[n]:.2f}" if n in medians else "—"
+            for n in names
+            if n not in ("project", "no-op")
+        ]
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
