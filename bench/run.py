@@ -113,7 +113,7 @@ async def measure(contender: Contender, env: dict[str, str], calls: int, round_n
             contender.record("RSS after load (MiB)", (rss_kib(contender.marker) or 0) / 1024 or None)
 
 
-async def main_async(rounds: int, calls: int) -> list[Contender]:
+async def main_async(rounds: int, calls: int, with_peer: bool = True) -> list[Contender]:
     vendor = subprocess.Popen([sys.executable, str(HERE / "fake_vendor.py")], stdout=subprocess.PIPE, text=True)
     assert vendor.stdout is not None
     port = int(vendor.stdout.readline())
@@ -126,10 +126,10 @@ async def main_async(rounds: int, calls: int) -> list[Contender]:
         Contender("no-op", [sys.executable, str(HERE / "noop_server.py")], "get_test_run", "test_case_job_id",
                   "noop_server.py"),
     ]  # fmt: skip
-    peer = install_peer()
+    peer = install_peer() if with_peer else None
     if peer is not None:
         contenders.append(Contender("peer", ["node", peer], "get_call", "callId", "retellai-mcp-server"))
-    else:
+    elif with_peer:
         sys.stderr.write("Node.js not found: the peer is left out\n")
     try:
         for round_no in range(rounds):
@@ -165,8 +165,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=200, help="sequential calls per latency sample")
     parser.add_argument("--json", type=Path, help="also write the raw samples here")
+    parser.add_argument("--no-peer", action="store_true", help="leave out the Node peer")
     args = parser.parse_args()
-    contenders = anyio.run(main_async, args.rounds, args.calls)
+    contenders = anyio.run(main_async, args.rounds, args.calls, not args.no_peer)
     sys.stdout.write(report(contenders) + "\n")
     if args.json:
         args.json.write_text(json.dumps({c.name: c.samples for c in contenders}, indent=2))
