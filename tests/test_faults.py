@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -95,6 +97,51 @@ def server_rss_kib() -> int | None:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
     return None
+
+
+class RawServer:
+    """The real server process driven line by line, for what the SDK client hides (cancellation, signals, EOF)."""
+
+    def __init__(self, vendor: FaultVendor) -> None:
+        params = server_params(vendor, timeout="30")
+        self.process = subprocess.Popen(
+            [params.command, *params.args],
+            env=params.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        self.process.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        message: dict[str, Any] = json.loads(self.process.stdout.readline())
+        return message
+
+    def start_call(self, request_id: int, job_id: str, vendor: FaultVendor) -> None:
+        """Initialize, then send a call and wait until the vendor holds its request."""
+        hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+        self.send({"id": 1, "method": "initialize", "params": hello})
+        assert self.receive()["id"] == 1
+        self.send({"method": "notifications/initialized"})
+        self.send({"id": request_id, "method": "tools/call",
+                   "params": {"name": "get_test_run", "arguments": {"test_case_job_id": job_id}}})  # fmt: skip
+        deadline = time.monotonic() + 10
+        while vendor.count(job_id) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert vendor.count(job_id) == 1
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
 
 
 @pytest.fixture
@@ -194,48 +241,21 @@ def test_cancelled_notification_aborts_upstream_and_the_request_is_never_answere
     vendors: tuple[FaultVendor, FaultVendor],
 ) -> None:
     """`notifications/cancelled` closes the upstream connection, and nothing is ever written for that request."""
-    import subprocess
-
     vendor, _ = vendors
-    params = server_params(vendor, timeout="30")
-    process = subprocess.Popen(
-        [params.command, *params.args],
-        env=params.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdin is not None and process.stdout is not None
-
-    def send(message: dict[str, Any]) -> None:
-        assert process.stdin is not None
-        process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
-        process.stdin.flush()
-
+    server = RawServer(vendor)
     try:
-        send({"id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                                                           "clientInfo": {"name": "raw", "version": "0"}}})  # fmt: skip
-        assert json.loads(process.stdout.readline())["id"] == 1
-        send({"method": "notifications/initialized"})
-        send({"id": 7, "method": "tools/call",
-              "params": {"name": "get_test_run", "arguments": {"test_case_job_id": "hang-cancel"}}})  # fmt: skip
-        deadline = time.monotonic() + 10
-        while vendor.count("hang-cancel") == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert vendor.count("hang-cancel") == 1
-        send({"method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user gave up"}})
+        server.start_call(7, "hang-cancel", vendor)
+        server.send({"method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user gave up"}})
         assert vendor.hung_up["hang-cancel"].wait(5), "the upstream connection stayed open after cancellation"
         time.sleep(0.5)  # room for a stray late answer to id 7, which must not come
-        send({"id": 8, "method": "ping"})
-        assert json.loads(process.stdout.readline()) == {"jsonrpc": "2.0", "id": 8, "result": {}}
-        process.stdin.close()
-        assert process.wait(timeout=5) == 0
-        assert process.stdout.read() == ""  # and nothing for id 7, ever
+        server.send({"id": 8, "method": "ping"})
+        assert server.receive() == {"jsonrpc": "2.0", "id": 8, "result": {}}
+        assert server.process.stdin is not None and server.process.stdout is not None
+        server.process.stdin.close()
+        assert server.process.wait(timeout=5) == 0
+        assert server.process.stdout.read() == ""  # and nothing for id 7, ever
     finally:
-        process.kill()
-        process.wait()
-        process.stdout.close()
+        server.close()
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "EOF"])
@@ -244,51 +264,23 @@ def test_shutdown_is_prompt_and_clean_and_closes_in_flight_requests(
 ) -> None:
     """With a call in flight, SIGTERM, SIGINT or EOF end the process within 2 s, exit 0, no traceback, and the
     upstream request's connection is closed."""
-    import signal
-    import subprocess
-
     vendor, _ = vendors
-    params = server_params(vendor, timeout="30")
-    process = subprocess.Popen(
-        [params.command, *params.args],
-        env=params.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    server = RawServer(vendor)
     job = f"hang-{how.lower()}"
     try:
-        for message in (
-            {"id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                                                         "clientInfo": {"name": "raw", "version": "0"}}},
-            {"method": "notifications/initialized"},
-            {"id": 2, "method": "tools/call",
-             "params": {"name": "get_test_run", "arguments": {"test_case_job_id": job}}},
-        ):  # fmt: skip
-            process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
-        process.stdin.flush()
-        assert json.loads(process.stdout.readline())["id"] == 1
-        deadline = time.monotonic() + 10
-        while vendor.count(job) == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert vendor.count(job) == 1  # the upstream request is in flight
-
+        server.start_call(2, job, vendor)
         started = time.monotonic()
         if how == "EOF":
-            process.stdin.close()
+            assert server.process.stdin is not None
+            server.process.stdin.close()
         else:
-            process.send_signal(getattr(signal, how))
-        code = process.wait(timeout=10)
+            server.process.send_signal(getattr(signal, how))
+        code = server.process.wait(timeout=10)
         took = time.monotonic() - started
-        stderr = process.stderr.read()
+        assert server.process.stderr is not None
+        stderr = server.process.stderr.read()
     finally:
-        process.kill()
-        process.wait()
-        for stream in (process.stdin, process.stdout, process.stderr):
-            if stream is not None and not stream.closed:
-                stream.close()
+        server.close()
     assert code == 0, stderr
     assert took < 2.0
     assert "Traceback" not in stderr
