@@ -1,4 +1,4 @@
-"""The one request path both vendors share: deadline, retries, size limit, and the status -> error-code mapping."""
+"""The one request path both vendors share: cache and coalescing, deadline, retries, size limit, error mapping."""
 
 from __future__ import annotations
 
