@@ -65,7 +65,7 @@ async def main() -> None:
         missing = await client.call_tool("get_test_run", {"test_case_job_id": "nope"})
     env = {**os.environ, "RETELL_API_KEY": "key_tokens_0123456789", "RETELL_BASE_URL": "http://127.0.0.1:9"}
     texts = {
-        "tools/list (this server, 2 tools)": ours,
+        f"tools/list (this server, {len(json.loads(ours)['tools'])} tools)": ours,
         "tools/list (SDK floor, 1 tool)": await tools_list_of([sys.executable, str(HERE / "floor_server.py")], env),
         "result text: failed Retell run (demo)": run.content[0].text,
         "result text: Tela test case (demo)": case.content[0].text,

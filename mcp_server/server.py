@@ -20,8 +20,14 @@ from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
 from mcp_server.redaction import Redactor
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.http import RequestPolicy, VendorHTTP, cache_status, open_client
-from mcp_server.upstream.retell import RetellClient, RetellTestRun
-from mcp_server.upstream.tela import TelaClient, TelaTestCase
+from mcp_server.upstream.retell import (
+    RetellBatchTest,
+    RetellClient,
+    RetellTestCaseDefinition,
+    RetellTestRun,
+    RetellTestRunPage,
+)
+from mcp_server.upstream.tela import TelaClient, TelaTestCase, TelaTestCaseList
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,8 @@ INSTRUCTIONS = (
     "'did this run pass, and why not?' via status, result_explanation, the test definition and the transcript. "
     "get_test_case takes a Tela test case UUID and answers 'what does this case send and expect?' via messages, "
     "variables and expectedOutput; include_generations adds the outputs produced for it. "
+    "get_batch_test and list_test_runs (paged: pass pagination_key back) cover a Retell batch; "
+    "get_test_case_definition shows what a Retell test checks; list_test_cases lists a Tela prompt's cases. "
     "Failures are JSON {error: {code, message, retryable}}; retry only when retryable is true."
 )
 
@@ -112,6 +120,12 @@ def _log_call(tool: str, provider: Provider, outcome: str, status: int | None, s
     logger.info(" ".join(f"{k}={v}" for k, v in event.items()), extra={"event": event})
 
 
+async def _without_transcript(fetch: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """The run without `transcript_snapshot` (a copy: the cached object stays whole)."""
+    run = await fetch
+    return {key: value for key, value in run.items() if key != "transcript_snapshot"}
+
+
 async def _read(fetch: Awaitable[dict[str, Any]]) -> str:
     """A resource read: the object as compact JSON, or a JSON-RPC error in the same words as the tool's."""
     try:
@@ -150,9 +164,13 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     async def get_test_run(
         test_case_job_id: Annotated[str, Field(description="Retell test case job ID")],
         ctx: Context[Upstreams, Any],
+        include_transcript: Annotated[
+            bool, Field(description="false: leave transcript_snapshot out (absent, not null) to save context")
+        ] = True,
     ) -> Annotated[CallToolResult, RetellTestRun]:
         """Get a Retell AI test run: status, result_explanation, test definition and transcript."""
-        return await _answer("get_test_run", "retell", upstreams(ctx).retell.get_test_run(test_case_job_id))
+        fetch = upstreams(ctx).retell.get_test_run(test_case_job_id)
+        return await _answer("get_test_run", "retell", fetch if include_transcript else _without_transcript(fetch))
 
     @server.tool(title="Get Tela test case", annotations=read_only("Get Tela test case"))
     async def get_test_case(
@@ -163,6 +181,45 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         """Get a Tela test case: title, messages, variables, expectedOutput, answers and metadata."""
         fetch = upstreams(ctx).tela.get_test_case(id, include_generations=include_generations)
         return await _answer("get_test_case", "tela", fetch)
+
+    @server.tool(title="Get Retell batch test", annotations=read_only("Get Retell batch test"))
+    async def get_batch_test(
+        test_case_batch_job_id: Annotated[str, Field(description="Retell test case batch job ID")],
+        ctx: Context[Upstreams, Any],
+    ) -> Annotated[CallToolResult, RetellBatchTest]:
+        """Get a Retell batch test (a group of test runs started together)."""
+        fetch = upstreams(ctx).retell.get_batch_test(test_case_batch_job_id)
+        return await _answer("get_batch_test", "retell", fetch)
+
+    @server.tool(title="List Retell test runs", annotations=read_only("List Retell test runs"))
+    async def list_test_runs(
+        test_case_batch_job_id: Annotated[str, Field(description="Retell test case batch job ID")],
+        ctx: Context[Upstreams, Any],
+        limit: Annotated[int, Field(ge=1, le=1000, description="Runs per page")] = 50,
+        pagination_key: Annotated[str | None, Field(description="From the previous page, for the next")] = None,
+    ) -> Annotated[CallToolResult, RetellTestRunPage]:
+        """List one page of a Retell batch test's runs: items, has_more, pagination_key."""
+        fetch = upstreams(ctx).retell.list_test_runs(test_case_batch_job_id, limit=limit, pagination_key=pagination_key)
+        return await _answer("list_test_runs", "retell", fetch)
+
+    @server.tool(title="Get Retell test case definition", annotations=read_only("Get Retell test case definition"))
+    async def get_test_case_definition(
+        test_case_definition_id: Annotated[str, Field(description="Retell test case definition ID")],
+        ctx: Context[Upstreams, Any],
+    ) -> Annotated[CallToolResult, RetellTestCaseDefinition]:
+        """Get a Retell test case definition: the simulated caller's prompt, metrics, tool mocks and agent."""
+        fetch = upstreams(ctx).retell.get_test_case_definition(test_case_definition_id)
+        return await _answer("get_test_case_definition", "retell", fetch)
+
+    @server.tool(title="List Tela test cases", annotations=read_only("List Tela test cases"))
+    async def list_test_cases(
+        prompt_id: Annotated[str, Field(description="Tela prompt UUID")],
+        ctx: Context[Upstreams, Any],
+        include_generations: Annotated[bool, Field(description="Also return each case's generations")] = False,
+    ) -> Annotated[CallToolResult, TelaTestCaseList]:
+        """List a Tela prompt's test cases, as items."""
+        fetch = upstreams(ctx).tela.list_test_cases(prompt_id, include_generations=include_generations)
+        return await _answer("list_test_cases", "tela", fetch)
 
     @server.resource(
         "retell://test-runs/{test_case_job_id}",
@@ -183,5 +240,25 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     )
     async def test_case_resource(id: str, ctx: Context[Upstreams, Any]) -> str:
         return await _read(upstreams(ctx).tela.get_test_case(id))
+
+    @server.resource(
+        "retell://batch-tests/{test_case_batch_job_id}",
+        name="retell_batch_test",
+        title="Retell batch test",
+        description="A Retell batch test, as get_batch_test returns it.",
+        mime_type="application/json",
+    )
+    async def batch_test_resource(test_case_batch_job_id: str, ctx: Context[Upstreams, Any]) -> str:
+        return await _read(upstreams(ctx).retell.get_batch_test(test_case_batch_job_id))
+
+    @server.resource(
+        "retell://test-case-definitions/{test_case_definition_id}",
+        name="retell_test_case_definition",
+        title="Retell test case definition",
+        description="A Retell test case definition, as get_test_case_definition returns it.",
+        mime_type="application/json",
+    )
+    async def definition_resource(test_case_definition_id: str, ctx: Context[Upstreams, Any]) -> str:
+        return await _read(upstreams(ctx).retell.get_test_case_definition(test_case_definition_id))
 
     return server

@@ -56,8 +56,11 @@ def test_call_without_keys_is_not_configured_and_exits_1(capsys: pytest.CaptureF
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["call", "--demo", "no_such_tool"], "unknown tool 'no_such_tool' (tools: get_test_run, get_test_case)"),
-        (["call", "--demo", "get_test_run", "job=1"], "unknown argument 'job' (expected: test_case_job_id)"),
+        (["call", "--demo", "no_such_tool"], "unknown tool 'no_such_tool' (tools: get_test_run, get_test_case, "),
+        (
+            ["call", "--demo", "get_test_run", "job=1"],
+            "unknown argument 'job' (expected: test_case_job_id, include_transcript)",
+        ),
         (["call", "--demo", "get_test_run", "test_case_job_id"], "is not name=value"),
     ],
 )

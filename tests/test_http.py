@@ -81,7 +81,14 @@ async def test_sdk_client_lists_and_calls_over_streamable_http() -> None:
         async with Client(f"{url}/mcp") as client:
             tools = [t.name for t in (await client.list_tools()).tools]
             result = await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
-    assert tools == ["get_test_run", "get_test_case"]
+    assert tools == [
+        "get_test_run",
+        "get_test_case",
+        "get_batch_test",
+        "list_test_runs",
+        "get_test_case_definition",
+        "list_test_cases",
+    ]
     assert result.structured_content is not None and result.structured_content["status"] == "fail"
 
 

@@ -41,8 +41,15 @@ async def test_tools_are_listed_in_stable_order_with_titles_and_read_only_annota
     """Both tools are listed, in order, read-only, idempotent, open-world, with human titles and output schemas."""
     async with connect(vendors) as client:
         tools = (await client.list_tools()).tools
-    assert [t.name for t in tools] == ["get_test_run", "get_test_case"]
-    assert [t.title for t in tools] == ["Get Retell test run", "Get Tela test case"]
+    assert [t.name for t in tools] == [
+        "get_test_run",
+        "get_test_case",
+        "get_batch_test",
+        "list_test_runs",
+        "get_test_case_definition",
+        "list_test_cases",
+    ]
+    assert [t.title for t in tools][:2] == ["Get Retell test run", "Get Tela test case"]
     for tool in tools:
         assert tool.annotations is not None
         assert tool.annotations.read_only_hint is True
@@ -55,7 +62,7 @@ async def test_tools_are_listed_in_stable_order_with_titles_and_read_only_annota
         # no tokens spent on auto-generated titles that restate names (the SDK's own input schemas keep theirs)
         assert "title" not in tool.output_schema and "description" not in tool.output_schema
         assert all("title" not in p for p in tool.output_schema["properties"].values())
-    run, case = tools
+    run, case = tools[:2]
     assert run.input_schema["required"] == ["test_case_job_id"]
     assert run.input_schema["properties"]["test_case_job_id"]["type"] == "string"
     assert case.input_schema["required"] == ["id"]
@@ -135,7 +142,14 @@ async def test_unconfigured_vendor_returns_not_configured_without_a_request(vend
     """With only Tela's key set, Retell calls say how to configure Retell, and nothing is sent."""
     settings = make_settings(RETELL_API_KEY="")
     async with connect(vendors, settings) as client:
-        assert [t.name for t in (await client.list_tools()).tools] == ["get_test_run", "get_test_case"]
+        assert [t.name for t in (await client.list_tools()).tools] == [
+            "get_test_run",
+            "get_test_case",
+            "get_batch_test",
+            "list_test_runs",
+            "get_test_case_definition",
+            "list_test_cases",
+        ]
         error = error_of(await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID}))
         ok = await client.call_tool("get_test_case", {"id": CASE_ID})
     assert error["code"] == "not_configured"
@@ -149,7 +163,7 @@ async def test_server_with_no_keys_at_all_starts_and_lists_tools() -> None:
     """No keys: the server still starts and lists its tools; each call answers not_configured."""
     server = build_server(make_settings(RETELL_API_KEY="", TELA_API_KEY=""))
     async with Client(server) as client:
-        assert len((await client.list_tools()).tools) == 2
+        assert len((await client.list_tools()).tools) == 6
         error = error_of(await client.call_tool("get_test_case", {"id": CASE_ID}))
     assert error["code"] == "not_configured" and "TELA_API_KEY" in error["message"]
 
@@ -161,6 +175,8 @@ async def test_resource_templates_are_listed_as_json(vendors: FakeVendors) -> No
     assert [(t.uri_template, t.mime_type) for t in templates] == [
         ("retell://test-runs/{test_case_job_id}", "application/json"),
         ("tela://test-cases/{id}", "application/json"),
+        ("retell://batch-tests/{test_case_batch_job_id}", "application/json"),
+        ("retell://test-case-definitions/{test_case_definition_id}", "application/json"),
     ]
 
 

@@ -72,7 +72,14 @@ async def test_real_process_serves_tools_over_stdio_with_keys_kept_out_of_stderr
         errlog.seek(0)
         stderr = errlog.read()
 
-    assert names == ["get_test_run", "get_test_case"]
+    assert names == [
+        "get_test_run",
+        "get_test_case",
+        "get_batch_test",
+        "list_test_runs",
+        "get_test_case_definition",
+        "list_test_cases",
+    ]
     assert run.structured_content == RETELL_RUN
     assert case.structured_content == TELA_CASE
     assert {job: e["error"]["code"] for job, e in errors.items()} == {

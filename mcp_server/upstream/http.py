@@ -140,9 +140,11 @@ class VendorHTTP:
         subject: str,
         params: Mapping[str, str] | None = None,
         ttl: Callable[[dict[str, Any]], float] = lambda obj: 0.0,
+        items: bool = False,
     ) -> dict[str, Any]:
         """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'");
-        `ttl(obj)` says how long a successful answer may be served from the cache (0: not at all).
+        `ttl(obj)` says how long a successful answer may be served from the cache (0: not at all). With `items`,
+        the vendor answers a JSON array, returned as `{"items": [...]}` (a structured MCP result is an object).
 
         Identical requests at the same time share one upstream request: the first caller makes it, the others
         wait for its answer. If that first caller is cancelled, its request is aborted at once (nobody else's
@@ -166,7 +168,7 @@ class VendorHTTP:
         cache_status.set("miss")
         flight = self._flights[key] = _Flight()
         try:
-            flight.result = self._remember(key, await self._fetch(path, params, subject), ttl)
+            flight.result = self._remember(key, await self._fetch(path, params, subject, items), ttl)
             return flight.result
         except UpstreamError as error:
             flight.error = error
@@ -183,7 +185,9 @@ class VendorHTTP:
             self._cache.put(key, obj, size=size, ttl=ttl(obj))
         return obj
 
-    async def _fetch(self, path: str, params: Mapping[str, str] | None, subject: str) -> tuple[dict[str, Any], int]:
+    async def _fetch(
+        self, path: str, params: Mapping[str, str] | None, subject: str, items: bool
+    ) -> tuple[dict[str, Any], int]:
         """One call's worth of attempts: retries with backoff, all inside one deadline."""
         policy = self._policy
         deadline = time.monotonic() + policy.budget_seconds
@@ -193,7 +197,7 @@ class VendorHTTP:
             remaining = deadline - time.monotonic()
             try:
                 with anyio.fail_after(min(policy.timeout_seconds, max(remaining, 0.0))):
-                    return await self._attempt(path, params, subject)
+                    return await self._attempt(path, params, subject, items)
             except _Retry as retry:
                 error, wait = retry.error, retry.retry_after
             except (TimeoutError, httpx2.TimeoutException):
@@ -212,12 +216,14 @@ class VendorHTTP:
             logger.debug("%s %s: %s; retry %d in %.2fs", self.name, path, error.code, attempts, delay)
             await anyio.sleep(delay)
 
-    async def _attempt(self, path: str, params: Mapping[str, str] | None, subject: str) -> tuple[dict[str, Any], int]:
+    async def _attempt(
+        self, path: str, params: Mapping[str, str] | None, subject: str, items: bool
+    ) -> tuple[dict[str, Any], int]:
         async with self._client.stream("GET", httpx2.URL(self._base + path), params=params) as response:
             status = response.status_code
             if 200 <= status < 300:
                 body = await self._read_body(response, self._policy.max_response_bytes)
-                return self._parse_object(body, status), len(body)
+                return self._parse(body, status, items), len(body)
             body = await self._read_body(response, ERROR_BODY_LIMIT, truncate=True)
             raise self._status_error(response, body, subject)
 
@@ -244,14 +250,16 @@ class VendorHTTP:
             status=status,
         )
 
-    def _parse_object(self, body: bytes, status: int) -> dict[str, Any]:
+    def _parse(self, body: bytes, status: int, items: bool) -> dict[str, Any]:
+        """The answer as a JSON object: the body itself, or with `items` the body's array as `{"items": [...]}`."""
+        expected, wanted = (list, "an array") if items else (dict, "an object")
         problem: str | None = None
         try:
             document = pydantic_core.from_json(body) if body.strip() else None
         except (ValueError, RecursionError):
             document, problem = None, "a body that is not valid JSON"
-        if problem is None and not isinstance(document, dict):
-            problem = "an empty body" if document is None else f"a JSON {_json_kind(document)} instead of an object"
+        if problem is None and not isinstance(document, expected):
+            problem = "an empty body" if document is None else f"a JSON {_json_kind(document)} instead of {wanted}"
         if problem is not None:
             raise BadUpstreamResponse(
                 f"{self.name} answered HTTP {status} with {problem}. This is a fault on {self.name}'s side "
@@ -259,6 +267,8 @@ class VendorHTTP:
                 provider=self.provider,
                 status=status,
             )
+        if items:
+            return {"items": document}
         assert isinstance(document, dict)
         return document
 
@@ -368,7 +378,7 @@ def _attempts(count: int) -> str:
 
 
 def _json_kind(value: object) -> str:
-    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
     return kinds.get(type(value), "value")
 
 

@@ -29,3 +29,15 @@ def check_id(value: str, *, argument: str, provider: Provider) -> str:
         rule = "a UUID such as 550e8400-e29b-41d4-a716-446655440000"
     shown = "an empty string" if not value else _shown(value)
     raise InvalidArgument(f"{argument} must be {rule}; got {shown}. Nothing was sent.", provider=provider)
+
+
+def check_token(value: str, *, argument: str, provider: Provider) -> str:
+    """An opaque vendor token (a pagination key): it only ever travels as an encoded query parameter, so any
+    printable ASCII without spaces is accepted, up to 1,024 characters."""
+    if 0 < len(value) <= 1024 and value.isascii() and value.isprintable() and " " not in value:
+        return value
+    shown = "an empty string" if not value else _shown(value)
+    raise InvalidArgument(
+        f"{argument} must be the pagination_key from the previous page, unchanged; got {shown}. Nothing was sent.",
+        provider=provider,
+    )

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from mcp_server.upstream.http import VendorHTTP, require
-from mcp_server.upstream.ids import check_id
+from mcp_server.upstream.ids import check_id, check_token
 from mcp_server.upstream.schema import VendorObject
 
 
@@ -22,6 +22,32 @@ class RetellTestRun(VendorObject):
     user_modified_timestamp: Any = Field(None, description="integer, ms since epoch")
     transcript_snapshot: Any = Field(None, description="object or null: the simulated conversation")
     result_explanation: Any = Field(None, description="string or null: why the run passed or failed")
+
+
+class RetellBatchTest(VendorObject):
+    """A Retell batch test (a group of test runs), exactly as Retell returns it."""
+
+    test_case_batch_job_id: Any = Field(None, description="string")
+    status: Any = Field(None, description="string: where the batch stands")
+
+
+class RetellTestRunPage(VendorObject):
+    """One page of a batch's test runs, exactly as Retell returns it."""
+
+    items: Any = Field(None, description="array of test runs, as get_test_run returns them")
+    has_more: Any = Field(None, description="boolean: another page follows")
+    pagination_key: Any = Field(None, description="string or null: pass it back to get the next page")
+
+
+class RetellTestCaseDefinition(VendorObject):
+    """A Retell test case definition, exactly as Retell returns it."""
+
+    test_case_definition_id: Any = Field(None, description="string")
+    name: Any = Field(None, description="string")
+    user_prompt: Any = Field(None, description="string: what the simulated caller is told to do")
+    metrics: Any = Field(None, description="array of strings: what the run is judged on")
+    response_engine: Any = Field(None, description="object: the agent under test")
+    tool_mocks: Any = Field(None, description="array: canned tool results")
 
 
 # A run in one of these states never changes again, so it can be served from memory.
@@ -47,4 +73,27 @@ class RetellClient:
         job_id = check_id(test_case_job_id, argument="test_case_job_id", provider="retell")
         return await require(self._http, "retell").get_object(
             f"/get-test-run/{job_id}", subject=f"test run '{job_id}'", ttl=self._ttl
+        )
+
+    async def get_batch_test(self, test_case_batch_job_id: str) -> dict[str, Any]:
+        batch_id = check_id(test_case_batch_job_id, argument="test_case_batch_job_id", provider="retell")
+        return await require(self._http, "retell").get_object(
+            f"/get-batch-test/{batch_id}", subject=f"batch test '{batch_id}'"
+        )
+
+    async def list_test_runs(
+        self, test_case_batch_job_id: str, *, limit: int = 50, pagination_key: str | None = None
+    ) -> dict[str, Any]:
+        batch_id = check_id(test_case_batch_job_id, argument="test_case_batch_job_id", provider="retell")
+        params = {"limit": str(limit)}
+        if pagination_key is not None:
+            params["pagination_key"] = check_token(pagination_key, argument="pagination_key", provider="retell")
+        return await require(self._http, "retell").get_object(
+            f"/v2/list-test-runs/{batch_id}", subject=f"batch test '{batch_id}'", params=params
+        )
+
+    async def get_test_case_definition(self, test_case_definition_id: str) -> dict[str, Any]:
+        definition_id = check_id(test_case_definition_id, argument="test_case_definition_id", provider="retell")
+        return await require(self._http, "retell").get_object(
+            f"/get-test-case-definition/{definition_id}", subject=f"test case definition '{definition_id}'"
         )

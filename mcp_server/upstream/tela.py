@@ -31,6 +31,12 @@ class TelaTestCase(VendorObject):
     generations: Any = Field(None, description="array; only with include_generations")
 
 
+class TelaTestCaseList(VendorObject):
+    """A prompt's test cases: Tela answers a bare array, returned as `items` (a structured result is an object)."""
+
+    items: Any = Field(None, description="array of test cases, as get_test_case returns them")
+
+
 class TelaClient:
     """Reads Tela test cases; `http` is None when no Tela key is configured.
 
@@ -46,4 +52,11 @@ class TelaClient:
         params = {"includeGenerations": "true"} if include_generations else None
         return await require(self._http, "tela").get_object(
             f"/test-case/{case_id}", subject=f"test case '{case_id}'", params=params, ttl=lambda case: self._ttl
+        )
+
+    async def list_test_cases(self, prompt_id: str, *, include_generations: bool = False) -> dict[str, Any]:
+        checked = check_id(prompt_id, argument="prompt_id", provider="tela")
+        params = {"promptId": checked, **({"includeGenerations": "true"} if include_generations else {})}
+        return await require(self._http, "tela").get_object(
+            "/test-case", subject=f"prompt '{checked}'", params=params, items=True, ttl=lambda cases: self._ttl
         )
