@@ -28,6 +28,7 @@ from mcp_server.upstream.retell import (
     RetellTestRunPage,
 )
 from mcp_server.upstream.tela import TelaClient, TelaTestCase, TelaTestCaseList
+from mcp_server.workflow import BatchSummary, summarize_batch, wait_for_run
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ INSTRUCTIONS = (
     "variables and expectedOutput; include_generations adds the outputs produced for it. "
     "get_batch_test and list_test_runs (paged: pass pagination_key back) cover a Retell batch; "
     "get_test_case_definition shows what a Retell test checks; list_test_cases lists a Tela prompt's cases. "
+    "summarize_batch_test answers 'what failed in my batch?' in one call; wait_for_test_run waits up to 50 s. "
     "Failures are JSON {error: {code, message, retryable}}; retry only when retryable is true."
 )
 
@@ -220,6 +222,27 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         """List a Tela prompt's test cases, as items."""
         fetch = upstreams(ctx).tela.list_test_cases(prompt_id, include_generations=include_generations)
         return await _answer("list_test_cases", "tela", fetch)
+
+    @server.tool(title="Summarize Retell batch test", annotations=read_only("Summarize Retell batch test"))
+    async def summarize_batch_test(
+        test_case_batch_job_id: Annotated[str, Field(description="Retell test case batch job ID")],
+        ctx: Context[Upstreams, Any],
+    ) -> Annotated[CallToolResult, BatchSummary]:
+        """What failed in a Retell batch: counts by status, and each failed or errored run's explanation."""
+        fetch = summarize_batch(upstreams(ctx).retell, test_case_batch_job_id, ctx.report_progress)
+        return await _answer("summarize_batch_test", "retell", fetch)
+
+    @server.tool(title="Wait for Retell test run", annotations=read_only("Wait for Retell test run"))
+    async def wait_for_test_run(
+        test_case_job_id: Annotated[str, Field(description="Retell test case job ID")],
+        ctx: Context[Upstreams, Any],
+        timeout_seconds: Annotated[float, Field(gt=0, le=50, description="Longest wait")] = 45,
+        poll_interval_seconds: Annotated[float, Field(ge=1, le=30, description="Time between checks")] = 3,
+    ) -> Annotated[CallToolResult, RetellTestRun]:
+        """Wait for a Retell test run to pass, fail or error; returns it as last seen (maybe still running)."""
+        retell = upstreams(ctx).retell
+        fetch = wait_for_run(retell, test_case_job_id, timeout_seconds, poll_interval_seconds, ctx.report_progress)
+        return await _answer("wait_for_test_run", "retell", fetch)
 
     @server.resource(
         "retell://test-runs/{test_case_job_id}",

@@ -16,6 +16,18 @@ from mcp_types import CallToolResult
 from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS, Settings, load_settings
 from mcp_server.server import build_server
 
+# Every tool, in the order tools/list gives them (the README table and manifest.json must match).
+TOOL_NAMES = [
+    "get_test_run",
+    "get_test_case",
+    "get_batch_test",
+    "list_test_runs",
+    "get_test_case_definition",
+    "list_test_cases",
+    "summarize_batch_test",
+    "wait_for_test_run",
+]
+
 RETELL_KEY = "key_retell_5f1c9a7d3e2b8046aa"
 TELA_KEY = "tela_sk_93b7e1d4c6a2f0587b"
 

@@ -19,7 +19,7 @@ from mcp_server import __version__
 from mcp_server.config import ENV_VARS
 from mcp_server.demo import RETELL_RUNS, TELA_CASES
 from mcp_server.server import WEBSITE_URL, build_server
-from tests.conftest import FakeVendors, connect, make_settings
+from tests.conftest import TOOL_NAMES, FakeVendors, connect, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -146,14 +146,7 @@ def inspector(npm_bin: Path, *method: str) -> Any:
 def test_inspector_cli_lists_tools_and_templates(npm_bin: Path) -> None:
     """The official MCP Inspector, as a real third-party client, sees both tools and both resource templates."""
     tools = inspector(npm_bin, "tools/list")["tools"]
-    assert [t["name"] for t in tools] == [
-        "get_test_run",
-        "get_test_case",
-        "get_batch_test",
-        "list_test_runs",
-        "get_test_case_definition",
-        "list_test_cases",
-    ]
+    assert [t["name"] for t in tools] == TOOL_NAMES
     assert all(t["annotations"]["readOnlyHint"] is True for t in tools)
     templates = inspector(npm_bin, "resources/templates/list")["resourceTemplates"]
     assert [t["uriTemplate"] for t in templates][:2] == [

@@ -18,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_server.cli import main
 from mcp_server.config import AUTH_TOKEN_ENV_VAR, CONFIG_ENV_VAR, ENV_VARS
+from tests.conftest import TOOL_NAMES
 
 TOKEN = "tok_8c1f0e7a9b2d4c6e"
 INIT = {
@@ -81,14 +82,7 @@ async def test_sdk_client_lists_and_calls_over_streamable_http() -> None:
         async with Client(f"{url}/mcp") as client:
             tools = [t.name for t in (await client.list_tools()).tools]
             result = await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
-    assert tools == [
-        "get_test_run",
-        "get_test_case",
-        "get_batch_test",
-        "list_test_runs",
-        "get_test_case_definition",
-        "list_test_cases",
-    ]
+    assert tools == TOOL_NAMES
     assert result.structured_content is not None and result.structured_content["status"] == "fail"
 
 

@@ -15,7 +15,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS
-from tests.conftest import CASE_ID, JOB_ID, RETELL_KEY, RETELL_RUN, TELA_CASE, TELA_KEY
+from tests.conftest import CASE_ID, JOB_ID, RETELL_KEY, RETELL_RUN, TELA_CASE, TELA_KEY, TOOL_NAMES
 from tests.loopback import LoopbackVendor, Reply, loopback_vendor
 
 
@@ -72,14 +72,7 @@ async def test_real_process_serves_tools_over_stdio_with_keys_kept_out_of_stderr
         errlog.seek(0)
         stderr = errlog.read()
 
-    assert names == [
-        "get_test_run",
-        "get_test_case",
-        "get_batch_test",
-        "list_test_runs",
-        "get_test_case_definition",
-        "list_test_cases",
-    ]
+    assert names == TOOL_NAMES
     assert run.structured_content == RETELL_RUN
     assert case.structured_content == TELA_CASE
     assert {job: e["error"]["code"] for job, e in errors.items()} == {

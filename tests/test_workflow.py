@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
@@ -18,6 +19,7 @@ from tests.conftest import (
     connect,
     error_of,
     json_response,
+    make_settings,
 )
 
 pytestmark = pytest.mark.anyio
@@ -126,3 +128,118 @@ async def test_batch_and_definition_resources_read_like_their_tools(vendors: Fak
         definition = await client.read_resource("retell://test-case-definitions/tcd_77")
     assert json.loads(batch.contents[0].text) == BATCH  # type: ignore[union-attr]
     assert json.loads(definition.contents[0].text) == DEFINITION  # type: ignore[union-attr]
+
+
+def run_of(job: str, status: str, name: str = "t") -> dict[str, Any]:
+    return {**RETELL_RUN, "test_case_job_id": job, "status": status, "result_explanation": f"why {job}",
+            "test_case_definition_snapshot": {"name": name}}  # fmt: skip
+
+
+async def test_summarize_follows_three_pages_with_progress_and_keeps_no_transcripts(vendors: FakeVendors) -> None:
+    """Three pages are read by pagination_key, one progress notification each; the summary has counts and the
+    failed and errored runs' names and explanations, and no transcript."""
+    pages = {
+        None: {"items": [run_of("a", "pass"), run_of("b", "fail", "refund")], "has_more": True,
+               "pagination_key": "k1"},
+        "k1": {"items": [run_of("c", "error", "greeting"), run_of("d", "pass")], "has_more": True,
+               "pagination_key": "k2"},
+        "k2": {"items": [run_of("e", "in_progress")], "has_more": False, "pagination_key": None},
+    }  # fmt: skip
+
+    def route(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.startswith("/get-batch-test/"):
+            return json_response(200, BATCH)
+        return json_response(200, pages[request.url.params.get("pagination_key")])
+
+    vendors.retell = route
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, message))
+
+    async with connect(vendors) as client:
+        result = await client.call_tool(
+            "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1"}, progress_callback=on_progress
+        )
+    summary = result.structured_content
+    assert summary is not None and result.is_error is False
+    assert summary["total_runs"] == 5 and summary["pages"] == 3 and summary["batch_status"] == "complete"
+    assert summary["counts"] == {"pass": 2, "fail": 1, "error": 1, "in_progress": 1}
+    assert summary["failed"] == [
+        {"test_case_job_id": "b", "name": "refund", "status": "fail", "result_explanation": "why b"},
+        {"test_case_job_id": "c", "name": "greeting", "status": "error", "result_explanation": "why c"},
+    ]
+    assert "transcript" not in result.content[0].text
+    assert [value for value, _ in progress] == [1, 2, 3]
+    assert [r.url.params.get("pagination_key") for r in vendors.requests[1:]] == [None, "k1", "k2"]
+
+
+async def test_summarize_stops_when_the_vendor_repeats_a_pagination_key(vendors: FakeVendors) -> None:
+    """A vendor that hands back the same key forever cannot make the summary loop."""
+
+    def route(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.startswith("/get-batch-test/"):
+            return json_response(200, BATCH)
+        return json_response(200, {"items": [run_of("x", "pass")], "has_more": True, "pagination_key": "same"})
+
+    vendors.retell = route
+    result = await call(vendors, "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1"})
+    assert result.structured_content is not None and result.structured_content["pages"] == 2
+    assert len(vendors.requests) == 3
+
+
+async def test_wait_polls_until_the_run_is_final_with_progress(vendors: FakeVendors) -> None:
+    """in_progress, in_progress, pass: three fresh polls (even with unfinished runs cacheable), three progress
+    notifications, and the finished run returned."""
+    statuses = iter(["in_progress", "in_progress", "pass"])
+    vendors.retell = lambda request: json_response(200, {**RETELL_RUN, "status": next(statuses)})
+    progress: list[str | None] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    settings = make_settings({"cache_ttl_unfinished_seconds": 600})
+    async with connect(vendors, settings) as client:
+        result = await client.call_tool(
+            "wait_for_test_run",
+            {"test_case_job_id": JOB_ID, "poll_interval_seconds": 1, "timeout_seconds": 10},
+            progress_callback=on_progress,
+        )
+    assert result.structured_content is not None and result.structured_content["status"] == "pass"
+    assert len(vendors.requests) == 3
+    assert progress == ["poll 1: status in_progress", "poll 2: status in_progress", "poll 3: status pass"]
+
+
+async def test_wait_that_runs_out_of_time_returns_the_run_still_running(vendors: FakeVendors) -> None:
+    """When time is up the run comes back as last seen (in_progress), not as an error."""
+    vendors.retell = lambda request: json_response(200, {**RETELL_RUN, "status": "in_progress"})
+    result = await call(
+        vendors, "wait_for_test_run", {"test_case_job_id": JOB_ID, "timeout_seconds": 1.5, "poll_interval_seconds": 1}
+    )
+    assert result.is_error is False and result.structured_content["status"] == "in_progress"
+    assert len(vendors.requests) == 2
+
+
+async def test_cancelling_a_wait_stops_polling_at_once(vendors: FakeVendors) -> None:
+    """A client that gives up on a wait leaves no polling behind: no request after the cancellation."""
+    vendors.retell = lambda request: json_response(200, {**RETELL_RUN, "status": "in_progress"})
+    async with connect(vendors) as client:
+        with anyio.move_on_after(0.5):
+            await client.call_tool("wait_for_test_run", {"test_case_job_id": JOB_ID, "poll_interval_seconds": 1})
+        polls = len(vendors.requests)
+        await anyio.sleep(1.5)
+        assert len(vendors.requests) == polls == 1
+
+
+@pytest.mark.parametrize("arguments", [{"timeout_seconds": 51}, {"poll_interval_seconds": 0.5}])
+async def test_wait_limits_keep_a_call_under_the_client_limit(vendors: FakeVendors, arguments: dict[str, Any]) -> None:
+    """timeout_seconds is capped at 50 and polling is no faster than once a second, by the input schema."""
+    result = await call(vendors, "wait_for_test_run", {"test_case_job_id": JOB_ID, **arguments})
+    assert result.is_error is True and vendors.requests == []
+
+
+async def test_wait_reports_a_vendor_error_as_the_contract_says(vendors: FakeVendors) -> None:
+    """A run that does not exist ends the wait with not_found."""
+    vendors.retell = lambda request: json_response(404, {"message": "Not Found"})
+    error = error_of(await call(vendors, "wait_for_test_run", {"test_case_job_id": JOB_ID}))
+    assert error["code"] == "not_found"

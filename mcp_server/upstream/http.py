@@ -141,17 +141,19 @@ class VendorHTTP:
         params: Mapping[str, str] | None = None,
         ttl: Callable[[dict[str, Any]], float] = lambda obj: 0.0,
         items: bool = False,
+        fresh: bool = False,
     ) -> dict[str, Any]:
         """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'");
         `ttl(obj)` says how long a successful answer may be served from the cache (0: not at all). With `items`,
         the vendor answers a JSON array, returned as `{"items": [...]}` (a structured MCP result is an object).
+        `fresh` skips the cache lookup (polling must see the vendor's current answer); the answer is still cached.
 
         Identical requests at the same time share one upstream request: the first caller makes it, the others
         wait for its answer. If that first caller is cancelled, its request is aborted at once (nobody else's
         call is held hostage to it) and each waiter simply asks again."""
         key = f"{path}?{urlencode(sorted(params.items()))}" if params else path
         while True:
-            if self._cache is not None and (hit := self._cache.get(key)) is not None:
+            if self._cache is not None and not fresh and (hit := self._cache.get(key)) is not None:
                 cache_status.set("hit")
                 return hit
             flight = self._flights.get(key)

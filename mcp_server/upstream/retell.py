@@ -69,10 +69,10 @@ class RetellClient:
         status = run.get("status")  # any JSON value: the vendor's object is not validated
         return self._final_ttl if isinstance(status, str) and status in FINAL_STATUSES else self._unfinished_ttl
 
-    async def get_test_run(self, test_case_job_id: str) -> dict[str, Any]:
+    async def get_test_run(self, test_case_job_id: str, *, fresh: bool = False) -> dict[str, Any]:
         job_id = check_id(test_case_job_id, argument="test_case_job_id", provider="retell")
         return await require(self._http, "retell").get_object(
-            f"/get-test-run/{job_id}", subject=f"test run '{job_id}'", ttl=self._ttl
+            f"/get-test-run/{job_id}", subject=f"test run '{job_id}'", ttl=self._ttl, fresh=fresh
         )
 
     async def get_batch_test(self, test_case_batch_job_id: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 
-def _lean_schema(schema: dict[str, Any]) -> None:
+def lean_schema(schema: dict[str, Any]) -> None:
     # Auto-generated titles and `default: null` restate the field name and "optional", and the class name and
     # docstring restate the tool's description: tokens with no information, paid in every conversation.
     for key in ("title", "description"):
@@ -25,4 +25,4 @@ def _lean_schema(schema: dict[str, Any]) -> None:
 class VendorObject(BaseModel):
     """Base of the output models: every field optional and untyped, unknown fields allowed, lean JSON schema."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra=_lean_schema)
+    model_config = ConfigDict(extra="allow", json_schema_extra=lean_schema)
