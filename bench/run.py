@@ -82,7 +82,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-async def measure(contender: Contender, env: dict[str, str], calls: int, round_no: int) -> None:
+async def measure(contender: Contender, env: dict[str, str], calls: int, round_no: int, concurrent: int) -> None:
     params = StdioServerParameters(command=contender.command[0], args=contender.command[1:], env=env, cwd=str(HERE))
     tool, argument = contender.tool, contender.argument
     with open(os.devnull, "w") as devnull:
@@ -107,13 +107,13 @@ async def measure(contender: Contender, env: dict[str, str], calls: int, round_n
 
             t0 = time.perf_counter()
             async with anyio.create_task_group() as tg:
-                for i in range(CONCURRENT):
+                for i in range(concurrent):
                     tg.start_soon(one, f"slow-{round_no}-{i}")
-            contender.record(f"{CONCURRENT} concurrent, 100 ms vendor (ms)", (time.perf_counter() - t0) * 1000)
+            contender.record(f"{concurrent} concurrent, 100 ms vendor (ms)", (time.perf_counter() - t0) * 1000)
             contender.record("RSS after load (MiB)", (rss_kib(contender.marker) or 0) / 1024 or None)
 
 
-async def main_async(rounds: int, calls: int, with_peer: bool = True) -> list[Contender]:
+async def main_async(rounds: int, calls: int, with_peer: bool = True, concurrent: int = CONCURRENT) -> list[Contender]:
     vendor = subprocess.Popen([sys.executable, str(HERE / "fake_vendor.py")], stdout=subprocess.PIPE, text=True)
     assert vendor.stdout is not None
     port = int(vendor.stdout.readline())
@@ -136,7 +136,7 @@ async def main_async(rounds: int, calls: int, with_peer: bool = True) -> list[Co
             order = contenders[round_no % len(contenders) :] + contenders[: round_no % len(contenders)]
             for contender in order:
                 sys.stderr.write(f"round {round_no + 1}/{rounds}: {contender.name}\n")
-                await measure(contender, env, calls, round_no)
+                await measure(contender, env, calls, round_no, concurrent)
     finally:
         vendor.kill()
         vendor.wait()
@@ -166,8 +166,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="sequential calls per latency sample")
     parser.add_argument("--json", type=Path, help="also write the raw samples here")
     parser.add_argument("--no-peer", action="store_true", help="leave out the Node peer")
+    parser.add_argument("--concurrent", type=int, default=CONCURRENT, help="calls in the concurrent burst")
     args = parser.parse_args()
-    contenders = anyio.run(main_async, args.rounds, args.calls, not args.no_peer)
+    contenders = anyio.run(main_async, args.rounds, args.calls, not args.no_peer, args.concurrent)
     sys.stdout.write(report(contenders) + "\n")
     if args.json:
         args.json.write_text(json.dumps({c.name: c.samples for c in contenders}, indent=2))

@@ -30,22 +30,25 @@ known_keys = st.sampled_from([*RetellTestRun.model_fields, *TelaTestCase.model_f
 upstream_objects = st.dictionaries(known_keys | st.text(max_size=12), json_values, max_size=12)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(upstream_objects)
-def test_any_upstream_json_object_round_trips_losslessly(upstream: dict[str, Any]) -> None:
-    """Whatever JSON object a vendor returns, both tools give back exactly it, and the client's schema check passes."""
-    body = json.dumps(upstream).encode()
-    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, content=body))
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(upstream_objects, min_size=15, max_size=15))
+def test_any_upstream_json_object_round_trips_losslessly(batch: list[dict[str, Any]]) -> None:
+    """Whatever JSON object a vendor returns, both tools give back exactly it, and the client's schema check passes.
+    (Each example sends a batch of 15 objects through one session, with caching off so each is fetched.)"""
+    bodies = iter(json.dumps(upstream).encode() for upstream in batch for _ in range(2))
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, content=next(bodies)))
 
     async def scenario() -> None:
-        async with Client(build_server(make_settings(), transport=transport)) as client:
+        settings = make_settings(RETELL_TELA_MCP_CACHE_TTL="0")
+        async with Client(build_server(settings, transport=transport)) as client:
             await client.list_tools()  # so the client validates structuredContent against each outputSchema
-            run = await client.call_tool("get_test_run", {"test_case_job_id": "job_1"})
-            case = await client.call_tool("get_test_case", {"id": CASE_ID})
-        for result in (run, case):
-            assert result.is_error is False, result.content
-            assert result.structured_content == upstream
-            assert json.loads(result.content[0].text) == upstream
+            for upstream in batch:
+                run = await client.call_tool("get_test_run", {"test_case_job_id": "job_1"})
+                case = await client.call_tool("get_test_case", {"id": CASE_ID})
+                for result in (run, case):
+                    assert result.is_error is False, result.content
+                    assert result.structured_content == upstream
+                    assert json.loads(result.content[0].text) == upstream
 
     anyio.run(scenario)
 
