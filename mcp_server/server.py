@@ -11,7 +11,8 @@ import httpx2
 import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_server import __version__
@@ -20,6 +21,7 @@ from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
 from mcp_server.redaction import Redactor
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.http import RequestPolicy, VendorHTTP, cache_status, open_client
+from mcp_server.upstream.ids import check_id
 from mcp_server.upstream.retell import (
     RetellBatchTest,
     RetellClient,
@@ -120,6 +122,14 @@ def _log_call(tool: str, provider: Provider, outcome: str, status: int | None, s
     event = {"tool": tool, "vendor": provider, "outcome": outcome, "status": status, "ms": round(_ms(started), 1)}
     event["cache"] = cache_status.get()
     logger.info(" ".join(f"{k}={v}" for k, v in event.items()), extra={"event": event})
+
+
+def _prompt_id(value: str, argument: str, provider: Provider) -> str:
+    """A prompt's ID, checked like a tool's, so a prompt never tells the model to fetch something malformed."""
+    try:
+        return check_id(value, argument=argument, provider=provider)
+    except InvalidArgument as error:
+        raise MCPError(code=INVALID_PARAMS, message=error.message) from None
 
 
 async def _without_transcript(fetch: Awaitable[dict[str, Any]]) -> dict[str, Any]:
@@ -243,6 +253,30 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         retell = upstreams(ctx).retell
         fetch = wait_for_run(retell, test_case_job_id, timeout_seconds, poll_interval_seconds, ctx.report_progress)
         return await _answer("wait_for_test_run", "retell", fetch)
+
+    @server.prompt(name="diagnose_test_run", title="Diagnose a Retell test run")
+    def diagnose_test_run(test_case_job_id: str) -> str:
+        """Explain why a Retell test run failed, metric by metric, from its transcript."""
+        job_id = _prompt_id(test_case_job_id, "test_case_job_id", "retell")
+        return (
+            f"Fetch Retell test run {job_id} with get_test_run. If it is still pending or in_progress, call "
+            "wait_for_test_run first. Then explain the outcome: for each metric in "
+            "test_case_definition_snapshot.metrics, say whether it was met and quote the transcript turns that show "
+            "it; quote result_explanation; and if the run failed or errored, name the most likely cause in the "
+            "agent's behaviour or prompt and suggest one concrete change to fix it."
+        )
+
+    @server.prompt(name="review_test_case", title="Review a Tela test case")
+    def review_test_case(id: str) -> str:
+        """Compare a Tela test case's expectedOutput with its latest generation."""
+        case_id = _prompt_id(id, "id", "tela")
+        return (
+            f"Fetch Tela test case {case_id} with get_test_case and include_generations true. Compare its "
+            "expectedOutput with its latest generation (the last in generations, or the newest by createdAt): say "
+            "whether the generation meets the expectation, list the concrete differences, and suggest how to change "
+            "the prompt or the expectation. If there are no generations, say so and review the messages and "
+            "variables instead."
+        )
 
     @server.resource(
         "retell://test-runs/{test_case_job_id}",

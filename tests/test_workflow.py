@@ -243,3 +243,39 @@ async def test_wait_reports_a_vendor_error_as_the_contract_says(vendors: FakeVen
     vendors.retell = lambda request: json_response(404, {"message": "Not Found"})
     error = error_of(await call(vendors, "wait_for_test_run", {"test_case_job_id": JOB_ID}))
     assert error["code"] == "not_found"
+
+
+async def test_prompts_are_listed_with_their_arguments(vendors: FakeVendors) -> None:
+    """prompts/list offers diagnose_test_run(test_case_job_id) and review_test_case(id), each required."""
+    async with connect(vendors) as client:
+        prompts = (await client.list_prompts()).prompts
+    assert [(p.name, [(a.name, a.required) for a in p.arguments or []]) for p in prompts] == [
+        ("diagnose_test_run", [("test_case_job_id", True)]),
+        ("review_test_case", [("id", True)]),
+    ]
+    assert all(p.title and p.description for p in prompts)
+
+
+async def test_prompts_tell_the_model_which_tools_to_use_on_which_object(vendors: FakeVendors) -> None:
+    """Each prompt is one user message naming the object and the tools that fetch it; nothing is fetched yet."""
+    async with connect(vendors) as client:
+        diagnose = await client.get_prompt("diagnose_test_run", {"test_case_job_id": JOB_ID})
+        review = await client.get_prompt("review_test_case", {"id": CASE_ID})
+    (message,) = diagnose.messages
+    assert message.role == "user" and message.content.type == "text"
+    assert JOB_ID in message.content.text and "get_test_run" in message.content.text
+    assert "metrics" in message.content.text and "wait_for_test_run" in message.content.text
+    (message,) = review.messages
+    assert CASE_ID in message.content.text and "include_generations" in message.content.text
+    assert "expectedOutput" in message.content.text
+    assert vendors.requests == []
+
+
+async def test_prompt_with_a_malformed_id_is_refused(vendors: FakeVendors) -> None:
+    """A prompt argument gets the same ID check as a tool's, as an invalid-params error."""
+    from mcp import MCPError
+
+    async with connect(vendors) as client:
+        with pytest.raises(MCPError) as caught:
+            await client.get_prompt("review_test_case", {"id": "../../etc"})
+    assert caught.value.error.code == -32602 and "UUID" in caught.value.error.message
