@@ -12,10 +12,20 @@ import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
+from mcp_types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    Completion,
+    CompletionArgument,
+    PromptReference,
+    ResourceTemplateReference,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import Field
 
 from mcp_server import __version__
+from mcp_server.completions import SeenIds, SessionMiddleware
 from mcp_server.config import Settings, VendorSettings
 from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
 from mcp_server.redaction import Redactor
@@ -105,8 +115,9 @@ def compact_json(value: object) -> str:
     return pydantic_core.to_json(value).decode()
 
 
-async def _answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]]) -> CallToolResult:
-    """Run one upstream fetch and shape it as the contract says: the object, or an error result; log one line."""
+async def _answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]], seen: SeenIds) -> CallToolResult:
+    """Run one upstream fetch and shape it as the contract says: the object, or an error result; log one line.
+    The IDs in a successful answer are remembered for this session's argument completions."""
     started = time.perf_counter()
     try:
         obj = await fetch
@@ -114,6 +125,7 @@ async def _answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]
         _log_call(tool, provider, error.code, error.status, started)
         return CallToolResult(content=[TextContent(type="text", text=compact_json(error.payload()))], is_error=True)
     _log_call(tool, provider, "ok", 200, started)
+    seen.note(provider, obj)
     return CallToolResult(content=[TextContent(type="text", text=compact_json(obj))], structured_content=obj)
 
 
@@ -160,6 +172,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         async with open_upstreams(settings, transport=transport) as upstreams:
             yield upstreams
 
+    seen = SeenIds()
     server: MCPServer[Upstreams] = MCPServer(
         SERVER_NAME,
         version=__version__,
@@ -167,7 +180,19 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         website_url=WEBSITE_URL,
         lifespan=lifespan,
         log_level=settings.log_level,
+        middleware=[SessionMiddleware()],
     )
+
+    async def answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]]) -> CallToolResult:
+        return await _answer(tool, provider, fetch, seen)
+
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, context: Any
+    ) -> Completion:
+        """Offer the IDs this session has already seen for the argument's kind, matching what is typed so far."""
+        return seen.complete(ref, argument.name, argument.value)
+
+    server.completion()(complete)  # type: ignore[no-untyped-call]  # the SDK's decorator factory is unannotated
 
     def upstreams(ctx: Context[Upstreams, Any]) -> Upstreams:
         return ctx.request_context.lifespan_context
@@ -182,7 +207,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> Annotated[CallToolResult, RetellTestRun]:
         """Get a Retell AI test run: status, result_explanation, test definition and transcript."""
         fetch = upstreams(ctx).retell.get_test_run(test_case_job_id)
-        return await _answer("get_test_run", "retell", fetch if include_transcript else _without_transcript(fetch))
+        return await answer("get_test_run", "retell", fetch if include_transcript else _without_transcript(fetch))
 
     @server.tool(title="Get Tela test case", annotations=read_only("Get Tela test case"))
     async def get_test_case(
@@ -192,7 +217,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> Annotated[CallToolResult, TelaTestCase]:
         """Get a Tela test case: title, messages, variables, expectedOutput, answers and metadata."""
         fetch = upstreams(ctx).tela.get_test_case(id, include_generations=include_generations)
-        return await _answer("get_test_case", "tela", fetch)
+        return await answer("get_test_case", "tela", fetch)
 
     @server.tool(title="Get Retell batch test", annotations=read_only("Get Retell batch test"))
     async def get_batch_test(
@@ -201,7 +226,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> Annotated[CallToolResult, RetellBatchTest]:
         """Get a Retell batch test (a group of test runs started together)."""
         fetch = upstreams(ctx).retell.get_batch_test(test_case_batch_job_id)
-        return await _answer("get_batch_test", "retell", fetch)
+        return await answer("get_batch_test", "retell", fetch)
 
     @server.tool(title="List Retell test runs", annotations=read_only("List Retell test runs"))
     async def list_test_runs(
@@ -212,7 +237,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> Annotated[CallToolResult, RetellTestRunPage]:
         """List one page of a Retell batch test's runs: items, has_more, pagination_key."""
         fetch = upstreams(ctx).retell.list_test_runs(test_case_batch_job_id, limit=limit, pagination_key=pagination_key)
-        return await _answer("list_test_runs", "retell", fetch)
+        return await answer("list_test_runs", "retell", fetch)
 
     @server.tool(title="Get Retell test case definition", annotations=read_only("Get Retell test case definition"))
     async def get_test_case_definition(
@@ -221,7 +246,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> Annotated[CallToolResult, RetellTestCaseDefinition]:
         """Get a Retell test case definition: the simulated caller's prompt, metrics, tool mocks and agent."""
         fetch = upstreams(ctx).retell.get_test_case_definition(test_case_definition_id)
-        return await _answer("get_test_case_definition", "retell", fetch)
+        return await answer("get_test_case_definition", "retell", fetch)
 
     @server.tool(title="List Tela test cases", annotations=read_only("List Tela test cases"))
     async def list_test_cases(
@@ -231,7 +256,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> Annotated[CallToolResult, TelaTestCaseList]:
         """List a Tela prompt's test cases, as items."""
         fetch = upstreams(ctx).tela.list_test_cases(prompt_id, include_generations=include_generations)
-        return await _answer("list_test_cases", "tela", fetch)
+        return await answer("list_test_cases", "tela", fetch)
 
     @server.tool(title="Summarize Retell batch test", annotations=read_only("Summarize Retell batch test"))
     async def summarize_batch_test(
@@ -240,7 +265,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> Annotated[CallToolResult, BatchSummary]:
         """What failed in a Retell batch: counts by status, and each failed or errored run's explanation."""
         fetch = summarize_batch(upstreams(ctx).retell, test_case_batch_job_id, ctx.report_progress)
-        return await _answer("summarize_batch_test", "retell", fetch)
+        return await answer("summarize_batch_test", "retell", fetch)
 
     @server.tool(title="Wait for Retell test run", annotations=read_only("Wait for Retell test run"))
     async def wait_for_test_run(
@@ -252,7 +277,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         """Wait for a Retell test run to pass, fail or error; returns it as last seen (maybe still running)."""
         retell = upstreams(ctx).retell
         fetch = wait_for_run(retell, test_case_job_id, timeout_seconds, poll_interval_seconds, ctx.report_progress)
-        return await _answer("wait_for_test_run", "retell", fetch)
+        return await answer("wait_for_test_run", "retell", fetch)
 
     @server.prompt(name="diagnose_test_run", title="Diagnose a Retell test run")
     def diagnose_test_run(test_case_job_id: str) -> str:
