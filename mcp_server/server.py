@@ -205,7 +205,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             bool, Field(description="false: leave transcript_snapshot out (absent, not null) to save context")
         ] = True,
     ) -> Annotated[CallToolResult, RetellTestRun]:
-        """Get a Retell AI test run: status, result_explanation, test definition and transcript."""
+        """Get a Retell test run: status, result_explanation, definition; transcript unless include_transcript=false."""
         fetch = upstreams(ctx).retell.get_test_run(test_case_job_id)
         return await answer("get_test_run", "retell", fetch if include_transcript else _without_transcript(fetch))
 
