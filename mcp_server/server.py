@@ -82,6 +82,8 @@ async def open_upstreams(
     policy = RequestPolicy(settings.timeout_seconds, settings.max_retries, settings.max_response_bytes)
     redact = Redactor(settings.secrets())
     caching = settings.cache_ttl_seconds > 0  # 0 turns every cache off
+    # One cache for both vendors, so cache_max_entries and cache_max_bytes bound the whole process.
+    cache = ResponseCache(settings.cache_max_entries, settings.cache_max_bytes) if caching else None
     async with AsyncExitStack() as stack:
         clients: dict[Provider, httpx2.AsyncClient] = {}
         vendors: tuple[tuple[Provider, VendorSettings], ...] = (("retell", settings.retell), ("tela", settings.tela))
@@ -89,20 +91,12 @@ async def open_upstreams(
             if vendor.configured:
                 clients[provider] = await stack.enter_async_context(open_client(vendor, policy, transport))
         paths = {
-            provider: VendorHTTP(
-                provider,
-                client,
-                policy,
-                redact,
-                cache=ResponseCache(settings.cache_max_entries, settings.cache_max_bytes) if caching else None,
-            )
-            for provider, client in clients.items()
+            provider: VendorHTTP(provider, client, policy, redact, cache=cache) for provider, client in clients.items()
         }
-        final_ttl = settings.cache_ttl_seconds
         yield Upstreams(
             retell=RetellClient(
                 paths.get("retell"),
-                final_ttl=final_ttl,
+                final_ttl=settings.cache_ttl_seconds,
                 unfinished_ttl=settings.cache_ttl_unfinished_seconds if caching else 0.0,
             ),
             tela=TelaClient(paths.get("tela"), ttl=settings.cache_ttl_tela_seconds if caching else 0.0),
@@ -131,8 +125,14 @@ async def _answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]
 
 def _log_call(tool: str, provider: Provider, outcome: str, status: int | None, started: float) -> None:
     """One INFO line per tool call: what, where, how it ended, how long. Never a key, never a body."""
-    event = {"tool": tool, "vendor": provider, "outcome": outcome, "status": status, "ms": round(_ms(started), 1)}
-    event["cache"] = cache_status.get()
+    event = {
+        "tool": tool,
+        "vendor": provider,
+        "outcome": outcome,
+        "status": status,
+        "ms": round(_ms(started), 1),
+        "cache": cache_status.get(),
+    }
     logger.info(" ".join(f"{k}={v}" for k, v in event.items()), extra={"event": event})
 
 

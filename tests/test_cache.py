@@ -192,3 +192,13 @@ def test_cache_is_bounded_by_entries_and_bytes_evicting_least_recently_used() ->
     assert cache.get("huge") is None
     cache.put("zero", {"k": "zero"}, size=1, ttl=0)
     assert cache.get("zero") is None
+
+
+async def test_cache_bounds_hold_for_both_vendors_together(vendors: FakeVendors) -> None:
+    """cache_max_entries bounds the whole process: with room for one entry, a Tela case evicts a Retell run."""
+    settings = settings_with({"cache_max_entries": 1, "cache_ttl_tela_seconds": 60})
+    async with connect(vendors, settings) as client:
+        await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})  # cached (a finished run)
+        await client.call_tool("get_test_case", {"id": CASE_ID})  # cached, evicting the run
+        await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})  # fetched again
+    assert [r.url.host for r in vendors.requests] == ["api.retellai.com", "api.tela.com", "api.retellai.com"]

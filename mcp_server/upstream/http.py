@@ -151,7 +151,8 @@ class VendorHTTP:
         Identical requests at the same time share one upstream request: the first caller makes it, the others
         wait for its answer. If that first caller is cancelled, its request is aborted at once (nobody else's
         call is held hostage to it) and each waiter simply asks again."""
-        key = f"{path}?{urlencode(sorted(params.items()))}" if params else path
+        # Keyed by vendor too: both vendors share one cache, bounded as a whole.
+        key = f"{self.provider}:{path}?{urlencode(sorted(params.items()))}" if params else f"{self.provider}:{path}"
         while True:
             if self._cache is not None and not fresh and (hit := self._cache.get(key)) is not None:
                 cache_status.set("hit")
