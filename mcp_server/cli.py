@@ -241,14 +241,22 @@ def parse_arguments(pairs: Sequence[str], input_schema: dict[str, Any]) -> dict[
             raise ValueError(f"argument {pair!r} is not name=value")
         if name not in properties:
             raise ValueError(f"unknown argument {name!r} (expected: {', '.join(properties)})")
-        if properties[name].get("type") == "string":
-            arguments[name] = raw
+        if _accepts_string(properties[name]):
+            arguments[name] = raw  # an ID or key stays text even when it looks like a number
             continue
         try:
             arguments[name] = json.loads(raw)
         except json.JSONDecodeError:
             arguments[name] = raw  # let the server's input schema explain what it expected
     return arguments
+
+
+def _accepts_string(schema: dict[str, Any]) -> bool:
+    """Whether a property's schema admits a string: `"type": "string"`, a type list, or an `anyOf` branch."""
+    kinds = schema.get("type")
+    if kinds == "string" or (isinstance(kinds, list) and "string" in kinds):
+        return True
+    return any(_accepts_string(branch) for branch in schema.get("anyOf", []) if isinstance(branch, dict))
 
 
 async def _call(settings: Settings, transport: Any, tool: str, pairs: list[str]) -> int:

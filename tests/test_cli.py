@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mcp_server import __version__
-from mcp_server.cli import main
+from mcp_server.cli import main, parse_arguments
 from mcp_server.demo import RETELL_RUNS, TELA_CASES
 
 
@@ -91,3 +91,14 @@ def test_module_entry_point_runs_the_cli() -> None:
     )
     assert process.returncode == 0, process.stderr
     assert json.loads(process.stdout)["status"] == "pass"
+
+
+def test_call_keeps_optional_string_arguments_as_text() -> None:
+    """A numeric-looking value for a `string | null` argument (pagination_key=123) is sent as the text "123"."""
+    schema = {"properties": {"pagination_key": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                             "limit": {"type": "integer"}, "flag": {"type": "boolean"}}}  # fmt: skip
+    assert parse_arguments(["pagination_key=123", "limit=5", "flag=true"], schema) == {
+        "pagination_key": "123",
+        "limit": 5,
+        "flag": True,
+    }
