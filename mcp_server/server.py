@@ -2,10 +2,10 @@
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx2
 import pydantic_core
@@ -43,6 +43,8 @@ from mcp_server.upstream.tela import TelaClient, TelaTestCase, TelaTestCaseList
 from mcp_server.workflow import BatchSummary, summarize_batch, wait_for_run
 
 logger = logging.getLogger(__name__)
+
+_Read = TypeVar("_Read", bound=Callable[..., Awaitable[str]])
 
 SERVER_NAME = "retell-tela"
 WEBSITE_URL = "https://pypi.org/project/retell-tela-mcp/"
@@ -303,42 +305,32 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             "variables instead."
         )
 
-    @server.resource(
-        "retell://test-runs/{test_case_job_id}",
-        name="retell_test_run",
-        title="Retell test run",
-        description="A Retell test run, as get_test_run returns it.",
-        mime_type="application/json",
-    )
+    def json_template(uri: str, title: str, same_as: str) -> Callable[[_Read], _Read]:
+        """A resource template whose contents are the same JSON as the tool `same_as`."""
+        return server.resource(
+            uri,
+            name=title.lower().replace(" ", "_"),
+            title=title,
+            description=f"A {title}, as {same_as} returns it.",
+            mime_type="application/json",
+        )
+
+    @json_template("retell://test-runs/{test_case_job_id}", "Retell test run", "get_test_run")
     async def test_run_resource(test_case_job_id: str, ctx: Context[Upstreams, Any]) -> str:
         return await _read(upstreams(ctx).retell.get_test_run(test_case_job_id))
 
-    @server.resource(
-        "tela://test-cases/{id}",
-        name="tela_test_case",
-        title="Tela test case",
-        description="A Tela test case (without generations), as get_test_case returns it.",
-        mime_type="application/json",
-    )
+    @json_template("tela://test-cases/{id}", "Tela test case", "get_test_case (without generations)")
     async def test_case_resource(id: str, ctx: Context[Upstreams, Any]) -> str:
         return await _read(upstreams(ctx).tela.get_test_case(id))
 
-    @server.resource(
-        "retell://batch-tests/{test_case_batch_job_id}",
-        name="retell_batch_test",
-        title="Retell batch test",
-        description="A Retell batch test, as get_batch_test returns it.",
-        mime_type="application/json",
-    )
+    @json_template("retell://batch-tests/{test_case_batch_job_id}", "Retell batch test", "get_batch_test")
     async def batch_test_resource(test_case_batch_job_id: str, ctx: Context[Upstreams, Any]) -> str:
         return await _read(upstreams(ctx).retell.get_batch_test(test_case_batch_job_id))
 
-    @server.resource(
+    @json_template(
         "retell://test-case-definitions/{test_case_definition_id}",
-        name="retell_test_case_definition",
-        title="Retell test case definition",
-        description="A Retell test case definition, as get_test_case_definition returns it.",
-        mime_type="application/json",
+        "Retell test case definition",
+        "get_test_case_definition",
     )
     async def definition_resource(test_case_definition_id: str, ctx: Context[Upstreams, Any]) -> str:
         return await _read(upstreams(ctx).retell.get_test_case_definition(test_case_definition_id))
