@@ -12,10 +12,6 @@ from mcp_server.config import Settings, mask_secret, setting_keys
 from mcp_server.errors import PROVIDER_NAMES, Forbidden, NotFound, Provider, Unauthorized, UpstreamError
 from mcp_server.server import Upstreams, open_upstreams
 
-# Well-formed IDs that cannot exist: a 404 for them proves the key was accepted.
-PROBE_RUN_ID = "retell_tela_mcp_probe"
-PROBE_CASE_ID = "00000000-0000-0000-0000-000000000000"
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -43,12 +39,14 @@ def config_rows(settings: Settings) -> list[tuple[str, str, str]]:
     return rows
 
 
-async def _probe(provider: Provider, fetch: Awaitable[object]) -> Verdict:
+async def _probe(provider: Provider, fetch: Awaitable[None]) -> Verdict:
+    """A documented read that answers 200 only for a good key: a 404 means the base URL is wrong, not the key."""
     started = time.perf_counter()
     try:
         await fetch
     except NotFound as error:
-        outcome, detail = "accepted", f"key accepted (probe ID answered HTTP {error.status})"
+        outcome = "failed"
+        detail = f"the probe route answered HTTP {error.status}: check {provider}.base_url points at the API"
     except (Unauthorized, Forbidden) as error:
         outcome, detail = "rejected", error.message
     except UpstreamError as error:
@@ -70,10 +68,8 @@ async def probe_vendors(settings: Settings, *, transport: httpx2.AsyncBaseTransp
     return verdicts
 
 
-def _probe_call(upstreams: Upstreams, provider: Provider) -> Awaitable[object]:
-    if provider == "retell":
-        return upstreams.retell.get_test_run(PROBE_RUN_ID)
-    return upstreams.tela.get_test_case(PROBE_CASE_ID)
+def _probe_call(upstreams: Upstreams, provider: Provider) -> Awaitable[None]:
+    return upstreams.retell.check_key() if provider == "retell" else upstreams.tela.check_key()
 
 
 def render(settings: Settings, verdicts: list[Verdict]) -> str:

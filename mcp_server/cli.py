@@ -54,6 +54,12 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument(
         "--log-format", choices=("text", "json"), default="text", help="stderr log lines as text or JSON"
     )
+    common.add_argument(
+        "--allow-runs",
+        action="store_true",
+        default=None,
+        help="list and allow the tools that start test runs (they spend vendor credits)",
+    )
     return common
 
 
@@ -99,6 +105,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "max_retries": args.max_retries,
         "max_response_bytes": args.max_response_bytes,
         "log_level": args.log_level,
+        "allow_runs": args.allow_runs,
     }
 
 

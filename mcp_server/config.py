@@ -27,6 +27,7 @@ ENV_VARS: dict[str, str] = {
     "max_retries": "RETELL_TELA_MCP_MAX_RETRIES",
     "log_level": "RETELL_TELA_MCP_LOG_LEVEL",
     "cache_ttl_seconds": "RETELL_TELA_MCP_CACHE_TTL",
+    "allow_runs": "RETELL_TELA_MCP_ALLOW_RUNS",
 }
 
 
@@ -106,6 +107,8 @@ class Settings(BaseModel):
     cache_ttl_tela_seconds: float = Field(default=0.0, ge=0)
     cache_max_entries: int = Field(default=1000, ge=0)
     cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Off by default: the tools that start runs (and spend vendor credits) are not even listed unless enabled.
+    allow_runs: bool = False
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
 

@@ -1,13 +1,18 @@
-"""Built-in sample records (the ones on the vendors' API pages), served as a fake vendor for `--demo`.
+"""Built-in sample records, served as a fake Retell and Tela for `--demo`: an agent, its test definitions, two
+batches (the latest with a failure), a Tela prompt's cases, and, with `--allow-runs`, a started batch that
+finishes over a few polls, so the whole loop (find, summarize, diagnose, rerun, wait) works offline.
 
 The demo swaps only the HTTP transport, so every request still goes through the real clients, validation,
-error mapping and tools: what a newcomer sees in the demo is what they get with real keys.
+error mapping and tools: what a newcomer sees in the demo is what they get with real keys. The records follow the
+vendors' published shapes (the API pages in shared/upstream, Retell's SDK types for the rest).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import uuid
 from typing import Any
 
 import httpx2
@@ -84,6 +89,90 @@ RETELL_RUNS: dict[str, dict[str, Any]] = {
     },
 }
 
+DEMO_AGENT_ID = "agent_demo_support"
+DEMO_LLM_ID = "llm_demo_support"
+DEMO_PROMPT_ID = "550e8400-e29b-41d4-a716-446655440001"
+DEMO_PROMPT_VERSION_ID = "550e8400-e29b-41d4-a716-446655440002"
+ENGINE = {"type": "retell-llm", "llm_id": DEMO_LLM_ID, "version": 3}
+
+AGENTS: dict[str, dict[str, Any]] = {
+    DEMO_AGENT_ID: {
+        "agent_id": DEMO_AGENT_ID,
+        "agent_name": "Demo Shoes support",
+        "channel": "voice",
+        "response_engine": ENGINE,
+        "version": 3,
+        "is_published": True,
+        "user_modified_timestamp": 1730000500000,
+    },
+    "agent_demo_custom": {
+        "agent_id": "agent_demo_custom",
+        "agent_name": "Demo custom-LLM agent",
+        "channel": "voice",
+        "response_engine": {"type": "custom-llm", "llm_websocket_url": "wss://llm.example.com/demo"},
+        "version": 0,
+        "user_modified_timestamp": 1730000500000,
+    },
+}
+
+DEFINITIONS: dict[str, dict[str, Any]] = {
+    run["test_case_definition_id"]: run["test_case_definition_snapshot"] for run in RETELL_RUNS.values()
+}
+
+
+def _passed_copy(run_id: str, definition_id: str, created: int) -> dict[str, Any]:
+    """A passing run of a definition: what an earlier (or a fixed) agent answered."""
+    definition = DEFINITIONS[definition_id]
+    turns = {
+        "tcd_demo_refund": [
+            {"role": "user", "content": "Hi, my order ORD-12345 never arrived. I want a refund."},
+            {"role": "agent", "content": "I'm sorry, order ORD-12345 is late. I can refund it now or send a "
+             "replacement: which would you prefer?"},
+            {"role": "user", "content": "A refund, please."},
+            {"role": "agent", "content": "Done: the refund for ORD-12345 is on its way."},
+        ],
+        "tcd_demo_greeting": RETELL_RUNS["tcj_demo_passed"]["transcript_snapshot"]["transcript"],
+    }[definition_id]  # fmt: skip
+    return {
+        "test_case_job_id": run_id,
+        "status": "pass",
+        "test_case_definition_id": definition_id,
+        "test_case_definition_snapshot": definition,
+        "creation_timestamp": created,
+        "user_modified_timestamp": created + 30000,
+        "transcript_snapshot": {"transcript": turns},
+        "result_explanation": None,
+    }
+
+
+BASELINE_RUNS = {
+    "tcj_demo_baseline_refund": _passed_copy("tcj_demo_baseline_refund", "tcd_demo_refund", 1730500000000),
+    "tcj_demo_baseline_greeting": _passed_copy("tcj_demo_baseline_greeting", "tcd_demo_greeting", 1730500000000),
+}
+
+
+def _batch(batch_id: str, runs: list[dict[str, Any]], created: int, status: str = "complete") -> dict[str, Any]:
+    counts = {state: sum(run["status"] == state for run in runs) for state in ("pass", "fail", "error")}
+    return {
+        "test_case_batch_job_id": batch_id,
+        "status": status,
+        "response_engine": ENGINE,
+        "pass_count": counts["pass"],
+        "fail_count": counts["fail"],
+        "error_count": counts["error"],
+        "total_count": len(runs),
+        "creation_timestamp": created,
+        "user_modified_timestamp": created + 60000,
+    }
+
+
+# Batch ID -> the IDs of its runs, newest batch first (the order list-batch-tests answers in here).
+BATCH_RUNS: dict[str, list[str]] = {
+    "tcbj_demo_latest": ["tcj_demo_failed", "tcj_demo_passed"],
+    "tcbj_demo_baseline": list(BASELINE_RUNS),
+}
+BATCH_CREATED = {"tcbj_demo_latest": 1731000000000, "tcbj_demo_baseline": 1730500000000}
+
 TELA_CASES: dict[str, dict[str, Any]] = {
     "550e8400-e29b-41d4-a716-446655440000": {
         "id": "550e8400-e29b-41d4-a716-446655440000",
@@ -111,6 +200,32 @@ TELA_CASES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    "550e8400-e29b-41d4-a716-446655440003": {
+        "id": "550e8400-e29b-41d4-a716-446655440003",
+        "title": "Refund request for a late order",
+        "messages": [
+            {"role": "system", "content": "You are a helpful customer support assistant."},
+            {"role": "user", "content": "Order ORD-12345 is two weeks late. I want my money back."},
+        ],
+        "variables": {"customer_name": "John Doe", "order_id": "ORD-12345"},
+        "variablesRichContent": None,
+        "files": None,
+        "promptId": "550e8400-e29b-41d4-a716-446655440001",
+        "expectedOutput": "I'm sorry, John. I've refunded order ORD-12345; you'll see it in 3-5 days.",
+        "answers": None,
+        "promptApplicationId": None,
+        "metadata": {"source": "craft"},
+        "createdAt": "2023-01-03T00:00:00.000Z",
+        "updatedAt": "2023-01-03T00:00:00.000Z",
+        "deletedAt": None,
+        "generations": [
+            {
+                "id": "1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+                "output": "Your order is on its way; please wait a few more days.",
+                "createdAt": "2023-01-04T00:00:00.000Z",
+            }
+        ],
+    },
 }
 
 
@@ -128,24 +243,124 @@ def _json(status: int, body: object) -> httpx2.Response:
     return httpx2.Response(status, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
 
 
-def handle(request: httpx2.Request) -> httpx2.Response:
-    """Answer like Retell or Tela would, from the sample records above."""
-    path = request.url.path
-    if path.startswith("/get-test-run/"):
-        run = RETELL_RUNS.get(path.removeprefix("/get-test-run/"))
-        if run is None:
-            return _json(404, {"status": "error", "message": "Not Found"})
-        return _json(200, run)
-    if path.startswith("/test-case/"):
-        case = TELA_CASES.get(path.removeprefix("/test-case/").lower())
-        if case is None:
-            return _json(404, {"message": "Test case not found"})
-        case = copy.deepcopy(case)
-        if request.url.params.get("includeGenerations") != "true":
-            case.pop("generations", None)
-        return _json(200, case)
-    return _json(404, {"message": "Not Found"})
+def _retell_error(status: int, message: str) -> httpx2.Response:
+    return _json(status, {"status": "error", "message": message})
+
+
+def _page(items: list[Any], request: httpx2.Request) -> httpx2.Response:
+    """Retell's paging: `limit` items from the offset the pagination key names."""
+    params = request.url.params
+    limit = int(params.get("limit", "50"))
+    start = int(params.get("pagination_key", "p0")[1:] or 0)
+    more = start + limit < len(items)
+    return _json(200, {"items": items[start : start + limit], "has_more": more, "pagination_key": f"p{start + limit}"
+                       if more else None})  # fmt: skip
+
+
+class DemoVendors:
+    """Both vendors, from the records above, plus what this session started: each started batch finishes (all
+    runs pass: the "fixed" agent) after two polls of get-batch-test."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, Any]] = {**copy.deepcopy(RETELL_RUNS), **copy.deepcopy(BASELINE_RUNS)}
+        self.batch_runs = {batch: list(runs) for batch, runs in BATCH_RUNS.items()}
+        self.batch_created = dict(BATCH_CREATED)
+        self.polls: dict[str, int] = {}  # started batch -> polls seen so far
+        self._numbers = itertools.count(1)
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        """Answer like Retell or Tela would."""
+        path, params = request.url.path, request.url.params
+        head, _, tail = path.rpartition("/")
+        if request.method == "POST":
+            if path == "/create-batch-test":
+                return self._start_batch(json.loads(request.content))
+            if path == "/test-case/run-all":
+                return _json(200, {"executionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-{next(self._numbers)}"))})
+            return _json(404, {"message": "Not Found"})
+        if head == "/get-test-run":
+            run = self.runs.get(tail)
+            return _json(200, run) if run else _retell_error(404, "Not Found")
+        if head == "/get-batch-test":
+            return self._batch(tail)
+        if head == "/v2/list-test-runs":
+            if tail not in self.batch_runs:
+                return _retell_error(404, "Not Found")
+            return _page([self.runs[run] for run in self.batch_runs[tail]], request)
+        if head == "/get-test-case-definition":
+            definition = DEFINITIONS.get(tail)
+            return _json(200, definition) if definition else _retell_error(404, "Not Found")
+        if head == "/get-agent":
+            agent = AGENTS.get(tail)
+            return _json(200, agent) if agent else _retell_error(404, "Not Found")
+        if path == "/v2/list-agents":
+            return _page(list(AGENTS.values()), request)
+        if path in ("/v2/list-batch-tests", "/v2/list-test-case-definitions"):
+            if params.get("type") != "retell-llm" or params.get("llm_id") != DEMO_LLM_ID:
+                return _page([], request)
+            if path.endswith("definitions"):
+                return _page(list(DEFINITIONS.values()), request)
+            newest_first = sorted(self.batch_runs, key=self.batch_created.__getitem__, reverse=True)
+            return _page([self._batch_object(batch) for batch in newest_first], request)
+        if path == "/api-key":
+            return _json(200, {})
+        if path == "/test-case":
+            prompt = params.get("promptId")
+            cases = [copy.deepcopy(case) for case in TELA_CASES.values() if case["promptId"] == prompt]
+            if params.get("includeGenerations") != "true":
+                for case in cases:
+                    case.pop("generations", None)
+            return _json(200, cases)
+        if head == "/test-case":
+            found = TELA_CASES.get(tail.lower())
+            if found is None:
+                return _json(404, {"message": "Test case not found"})
+            # Tela documents includeGenerations on the list route only; the demo answers the by-ID route without
+            # generations, so `get_test_case(include_generations=true)` takes the same path as against Tela.
+            return _json(200, {key: value for key, value in found.items() if key != "generations"})
+        return _json(404, {"message": "Not Found"})
+
+    def _batch_object(self, batch_id: str) -> dict[str, Any]:
+        runs = [self.runs[run] for run in self.batch_runs[batch_id]]
+        finished = all(run["status"] in ("pass", "fail", "error") for run in runs)
+        return _batch(batch_id, runs, self.batch_created[batch_id], "complete" if finished else "in_progress")
+
+    def _batch(self, batch_id: str) -> httpx2.Response:
+        if batch_id not in self.batch_runs:
+            return _retell_error(404, "Not Found")
+        if batch_id in self.polls:  # a started batch moves on with every poll
+            self.polls[batch_id] += 1
+            for index, run_id in enumerate(self.batch_runs[batch_id]):
+                if self.polls[batch_id] >= 2 or index == 0:
+                    run = self.runs[run_id]
+                    self.runs[run_id] = _passed_copy(run_id, run["test_case_definition_id"], run["creation_timestamp"])
+                else:
+                    self.runs[run_id]["status"] = "in_progress"
+        return _json(200, self._batch_object(batch_id))
+
+    def _start_batch(self, body: dict[str, Any]) -> httpx2.Response:
+        engine = body.get("response_engine") or {}
+        if engine.get("type") != "retell-llm" or engine.get("llm_id") != DEMO_LLM_ID:
+            return _retell_error(404, "Cannot find requested asset")
+        definitions = body.get("test_case_definition_ids") or []
+        unknown = [definition for definition in definitions if definition not in DEFINITIONS]
+        if not definitions or unknown:
+            return _retell_error(400, f"Unknown test case definitions: {unknown}")
+        number = next(self._numbers)
+        batch_id = f"tcbj_demo_rerun_{number}"
+        created = 1732000000000 + number * 1000
+        run_ids = []
+        for index, definition in enumerate(definitions, 1):
+            run_id = f"tcj_demo_rerun_{number}_{index}"
+            run = _passed_copy(run_id, definition, created)
+            self.runs[run_id] = {**run, "status": "pending", "transcript_snapshot": None, "result_explanation": None}
+            run_ids.append(run_id)
+        self.batch_runs[batch_id] = run_ids
+        self.batch_created[batch_id] = created
+        self.polls[batch_id] = 0
+        return _json(201, self._batch_object(batch_id))
 
 
 def demo_transport() -> httpx2.MockTransport:
-    return httpx2.MockTransport(handle)
+    """A fresh pair of demo vendors: what one session starts is seen by that session only."""
+    return httpx2.MockTransport(DemoVendors().handle)

@@ -35,16 +35,19 @@ class UpstreamError(Exception):
         provider: Provider,
         status: int | None = None,
         retry_after_seconds: float | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.provider: Provider = provider
         self.status = status
         self.retry_after_seconds = retry_after_seconds
+        # None: the class's rule. False for a request that may have started a run: it must never be sent again.
+        self._retryable = retryable
 
     @property
     def is_retryable(self) -> bool:
-        return self.retryable
+        return self.retryable if self._retryable is None else self._retryable
 
     def payload(self) -> dict[str, Any]:
         error: dict[str, Any] = {
@@ -103,6 +106,8 @@ class UpstreamFault(UpstreamError):
 
     @property
     def is_retryable(self) -> bool:
+        if self._retryable is not None:
+            return self._retryable
         return self.status is not None and (self.status >= 500 or self.status in (408, 409))
 
 

@@ -11,6 +11,7 @@ import httpx2
 import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
@@ -34,17 +35,28 @@ from mcp_server.upstream.http import RequestPolicy, VendorHTTP, cache_status, op
 from mcp_server.upstream.ids import check_id
 from mcp_server.upstream.retell import (
     RetellBatchTest,
+    RetellBatchTestPage,
     RetellClient,
+    RetellDefinitionPage,
     RetellTestCaseDefinition,
     RetellTestRun,
     RetellTestRunPage,
 )
-from mcp_server.upstream.tela import TelaClient, TelaTestCase, TelaTestCaseList
-from mcp_server.workflow import BatchSummary, summarize_batch, wait_for_run
+from mcp_server.upstream.tela import TelaClient, TelaRunAll, TelaTestCase, TelaTestCaseList
+from mcp_server.workflow import (
+    BATCH_WAIT_CAP_SECONDS,
+    SYSTEM_CLOCK,
+    WAIT_CAP_SECONDS,
+    BatchSummary,
+    Clock,
+    summarize_batch,
+    wait_for_run,
+)
 
 logger = logging.getLogger(__name__)
 
 _Read = TypeVar("_Read", bound=Callable[..., Awaitable[str]])
+_Fn = TypeVar("_Fn", bound=Callable[..., Awaitable[CallToolResult]])
 
 SERVER_NAME = "retell-tela"
 WEBSITE_URL = "https://pypi.org/project/retell-tela-mcp/"
@@ -56,8 +68,14 @@ INSTRUCTIONS = (
     "variables and expectedOutput; include_generations adds the outputs produced for it. "
     "get_batch_test and list_test_runs (paged: pass pagination_key back) cover a Retell batch; "
     "get_test_case_definition shows what a Retell test checks; list_test_cases lists a Tela prompt's cases. "
-    "summarize_batch_test answers 'what failed in my batch?' in one call; wait_for_test_run waits up to 50 s. "
+    "summarize_batch_test answers 'what failed in my batch?' in one call (wait_seconds waits for it first); "
+    "wait_for_test_run waits up to 50 s. Start from an agent: list_batch_tests and list_test_case_definitions "
+    "take agent_id (or llm_id, conversation_flow_id). "
     "Failures are JSON {error: {code, message, retryable}}; retry only when retryable is true."
+)
+RUNS_INSTRUCTIONS = (
+    " run_batch_test and run_test_cases start runs that cost vendor credits: start one only when the user asks, "
+    "and after an error check list_batch_tests or the cases' generations before starting again."
 )
 
 
@@ -65,6 +83,13 @@ def read_only(title: str) -> ToolAnnotations:
     """The SPEC's annotations for every tool here: reads only, same answer twice, talks to a vendor."""
     return ToolAnnotations(
         title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+    )
+
+
+def starts_runs(title: str) -> ToolAnnotations:
+    """The SPEC's annotations for a tool that starts runs: changes state at the vendor, never idempotent."""
+    return ToolAnnotations(
+        title=title, read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
     )
 
 
@@ -166,8 +191,42 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[Upstreams]:
-    """A ready server. `transport` replaces the network for both vendors (tests, `--demo`)."""
+def lean_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's input schema without what only costs the model tokens: the SDK's auto-generated titles (the
+    argument model's name, each argument's name re-spelt), and for an optional `X | None = None` argument the
+    `null` branch and `default: null` (leaving the argument out means the same)."""
+    lean = {key: value for key, value in schema.items() if key != "title"}
+    properties: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = {key: value for key, value in prop.items() if key != "title"}
+        branches = prop.get("anyOf")
+        if prop.get("default", ...) is None and isinstance(branches, list) and {"type": "null"} in branches:
+            others = [branch for branch in branches if branch != {"type": "null"}]
+            if len(others) == 1:
+                rest = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
+                prop = {**others[0], **rest}
+        properties[name] = prop
+    if properties:
+        lean["properties"] = properties
+    return lean
+
+
+# Arguments several tools share, described once.
+AgentId = Annotated[str | None, Field(description="Retell agent ID (its LLM or flow is looked up)")]
+LlmId = Annotated[str | None, Field(description="Retell LLM ID")]
+FlowId = Annotated[str | None, Field(description="Retell conversation flow ID")]
+Version = Annotated[int | None, Field(ge=0, description="LLM or flow version; latest if omitted")]
+Limit = Annotated[int, Field(ge=1, le=1000, description="Items per page")]
+PaginationKey = Annotated[str | None, Field(description="From the previous page")]
+BatchId = Annotated[str, Field(description="Retell test case batch job ID")]
+JobId = Annotated[str, Field(description="Retell test case job ID")]
+
+
+def build_server(
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None, clock: Clock = SYSTEM_CLOCK
+) -> MCPServer[Upstreams]:
+    """A ready server. `transport` replaces the network for both vendors (tests, `--demo`); `clock` is the time
+    multi-call tools wait on (tests pass one whose sleep returns at once)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Upstreams]) -> AsyncIterator[Upstreams]:
@@ -175,18 +234,189 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             yield upstreams
 
     seen = SeenIds()
+    tools: list[Tool] = []
+
+    def tool(title: str, annotations: ToolAnnotations) -> Callable[[_Fn], _Fn]:
+        """Register a tool (tools/list keeps this order) with a lean input schema."""
+
+        def register(fn: _Fn) -> _Fn:
+            # One line however the docstring wraps: indentation would be tokens the model pays for.
+            description = " ".join((fn.__doc__ or "").split())
+            made = Tool.from_function(fn, title=title, description=description, annotations=annotations)
+            made.parameters = lean_input_schema(made.parameters)
+            tools.append(made)
+            return fn
+
+        return register
+
+    async def answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]]) -> CallToolResult:
+        return await _answer(tool, provider, fetch, seen)
+
+    def upstreams(ctx: Context[Upstreams, Any]) -> Upstreams:
+        return ctx.request_context.lifespan_context
+
+    @tool("Get Retell test run", read_only("Get Retell test run"))
+    async def get_test_run(
+        test_case_job_id: JobId,
+        ctx: Context[Upstreams, Any],
+        include_transcript: Annotated[bool, Field(description="false: leave transcript_snapshot out")] = True,
+    ) -> Annotated[CallToolResult, RetellTestRun]:
+        """Get a Retell test run: status, result_explanation, definition, transcript."""
+        fetch = upstreams(ctx).retell.get_test_run(test_case_job_id)
+        return await answer("get_test_run", "retell", fetch if include_transcript else _without_transcript(fetch))
+
+    @tool("Get Tela test case", read_only("Get Tela test case"))
+    async def get_test_case(
+        id: Annotated[str, Field(description="Tela test case UUID")],
+        ctx: Context[Upstreams, Any],
+        include_generations: Annotated[bool, Field(description="Also return its generations")] = False,
+    ) -> Annotated[CallToolResult, TelaTestCase]:
+        """Get a Tela test case: messages, variables, expectedOutput, answers."""
+        fetch = upstreams(ctx).tela.get_test_case(id, include_generations=include_generations)
+        return await answer("get_test_case", "tela", fetch)
+
+    @tool("Get Retell batch test", read_only("Get Retell batch test"))
+    async def get_batch_test(
+        test_case_batch_job_id: BatchId, ctx: Context[Upstreams, Any]
+    ) -> Annotated[CallToolResult, RetellBatchTest]:
+        """Get a Retell batch test: status and pass/fail/error counts."""
+        fetch = upstreams(ctx).retell.get_batch_test(test_case_batch_job_id)
+        return await answer("get_batch_test", "retell", fetch)
+
+    @tool("List Retell test runs", read_only("List Retell test runs"))
+    async def list_test_runs(
+        test_case_batch_job_id: BatchId,
+        ctx: Context[Upstreams, Any],
+        limit: Limit = 50,
+        pagination_key: PaginationKey = None,
+    ) -> Annotated[CallToolResult, RetellTestRunPage]:
+        """List one page of a Retell batch test's runs."""
+        fetch = upstreams(ctx).retell.list_test_runs(test_case_batch_job_id, limit=limit, pagination_key=pagination_key)
+        return await answer("list_test_runs", "retell", fetch)
+
+    @tool("Get Retell test case definition", read_only("Get Retell test case definition"))
+    async def get_test_case_definition(
+        test_case_definition_id: Annotated[str, Field(description="Retell test case definition ID")],
+        ctx: Context[Upstreams, Any],
+    ) -> Annotated[CallToolResult, RetellTestCaseDefinition]:
+        """Get a Retell test case definition: caller prompt, metrics, tool mocks."""
+        fetch = upstreams(ctx).retell.get_test_case_definition(test_case_definition_id)
+        return await answer("get_test_case_definition", "retell", fetch)
+
+    @tool("List Tela test cases", read_only("List Tela test cases"))
+    async def list_test_cases(
+        prompt_id: Annotated[str, Field(description="Tela prompt UUID")],
+        ctx: Context[Upstreams, Any],
+        include_generations: Annotated[bool, Field(description="Also return generations")] = False,
+        prompt_version_ids: Annotated[list[str] | None, Field(description="Only these prompt version UUIDs")] = None,
+    ) -> Annotated[CallToolResult, TelaTestCaseList]:
+        """List a Tela prompt's test cases, as items."""
+        fetch = upstreams(ctx).tela.list_test_cases(
+            prompt_id, include_generations=include_generations, prompt_version_ids=prompt_version_ids
+        )
+        return await answer("list_test_cases", "tela", fetch)
+
+    @tool("Summarize Retell batch test", read_only("Summarize Retell batch test"))
+    async def summarize_batch_test(
+        test_case_batch_job_id: BatchId,
+        ctx: Context[Upstreams, Any],
+        wait_seconds: Annotated[
+            float, Field(ge=0, le=BATCH_WAIT_CAP_SECONDS, description="First wait this long for it to complete")
+        ] = 0,
+    ) -> Annotated[CallToolResult, BatchSummary]:
+        """What failed in a Retell batch: Retell's counts, a recount, each failed run's explanation."""
+        retell = upstreams(ctx).retell
+        fetch = summarize_batch(
+            retell, test_case_batch_job_id, ctx.report_progress, wait_seconds=wait_seconds, clock=clock
+        )
+        return await answer("summarize_batch_test", "retell", fetch)
+
+    @tool("Wait for Retell test run", read_only("Wait for Retell test run"))
+    async def wait_for_test_run(
+        test_case_job_id: JobId,
+        ctx: Context[Upstreams, Any],
+        timeout_seconds: Annotated[float, Field(gt=0, le=WAIT_CAP_SECONDS, description="Longest wait")] = 45,
+        poll_interval_seconds: Annotated[float, Field(ge=1, le=30, description="Time between checks")] = 3,
+    ) -> Annotated[CallToolResult, RetellTestRun]:
+        """Wait for a Retell test run to finish; returns it as last seen (maybe still running)."""
+        retell = upstreams(ctx).retell
+        fetch = wait_for_run(
+            retell, test_case_job_id, timeout_seconds, poll_interval_seconds, ctx.report_progress, clock
+        )
+        return await answer("wait_for_test_run", "retell", fetch)
+
+    @tool("List Retell batch tests", read_only("List Retell batch tests"))
+    async def list_batch_tests(
+        ctx: Context[Upstreams, Any],
+        agent_id: AgentId = None,
+        llm_id: LlmId = None,
+        conversation_flow_id: FlowId = None,
+        version: Version = None,
+        limit: Limit = 50,
+        pagination_key: PaginationKey = None,
+    ) -> Annotated[CallToolResult, RetellBatchTestPage]:
+        """List batch tests of a Retell agent, LLM or flow (exactly one ID)."""
+        fetch = upstreams(ctx).retell.list_batch_tests(
+            agent_id, llm_id, conversation_flow_id, version=version, limit=limit, pagination_key=pagination_key
+        )
+        return await answer("list_batch_tests", "retell", fetch)
+
+    @tool("List Retell test case definitions", read_only("List Retell test case definitions"))
+    async def list_test_case_definitions(
+        ctx: Context[Upstreams, Any],
+        agent_id: AgentId = None,
+        llm_id: LlmId = None,
+        conversation_flow_id: FlowId = None,
+        limit: Limit = 50,
+        pagination_key: PaginationKey = None,
+    ) -> Annotated[CallToolResult, RetellDefinitionPage]:
+        """List the test case definitions of a Retell agent, LLM or flow (exactly one ID)."""
+        fetch = upstreams(ctx).retell.list_test_case_definitions(
+            agent_id, llm_id, conversation_flow_id, limit=limit, pagination_key=pagination_key
+        )
+        return await answer("list_test_case_definitions", "retell", fetch)
+
+    if settings.allow_runs:
+
+        @tool("Run Retell batch test", starts_runs("Run Retell batch test"))
+        async def run_batch_test(
+            test_case_definition_ids: Annotated[list[str], Field(description="Retell test case definition IDs")],
+            ctx: Context[Upstreams, Any],
+            agent_id: AgentId = None,
+            llm_id: LlmId = None,
+            conversation_flow_id: FlowId = None,
+            version: Version = None,
+        ) -> Annotated[CallToolResult, RetellBatchTest]:
+            """Start a Retell batch test of these definitions against an agent, LLM or flow (exactly one ID).
+            Costs Retell credits. Never retried once it may have started: after an error, check list_batch_tests."""
+            fetch = upstreams(ctx).retell.create_batch_test(
+                test_case_definition_ids, agent_id, llm_id, conversation_flow_id, version=version
+            )
+            return await answer("run_batch_test", "retell", fetch)
+
+        @tool("Run Tela test cases", starts_runs("Run Tela test cases"))
+        async def run_test_cases(
+            prompt_version_id: Annotated[str, Field(description="Tela prompt version UUID")],
+            ctx: Context[Upstreams, Any],
+            test_case_ids: Annotated[
+                list[str] | None, Field(description="Tela test case UUIDs; all if omitted")
+            ] = None,
+        ) -> Annotated[CallToolResult, TelaRunAll]:
+            """Run a Tela prompt version's test cases. Costs Tela quota. Cases already running are skipped (an
+            empty executionId: nothing started). Never retried once it may have started."""
+            fetch = upstreams(ctx).tela.run_test_cases(prompt_version_id, test_case_ids)
+            return await answer("run_test_cases", "tela", fetch)
+
     server: MCPServer[Upstreams] = MCPServer(
         SERVER_NAME,
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + (RUNS_INSTRUCTIONS if settings.allow_runs else ""),
         website_url=WEBSITE_URL,
         lifespan=lifespan,
         log_level=settings.log_level,
         middleware=[SessionMiddleware()],
+        tools=tools,
     )
-
-    async def answer(tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]]) -> CallToolResult:
-        return await _answer(tool, provider, fetch, seen)
 
     async def complete(
         ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, context: Any
@@ -195,91 +425,6 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         return seen.complete(ref, argument.name, argument.value)
 
     server.completion()(complete)  # type: ignore[no-untyped-call]  # the SDK's decorator factory is unannotated
-
-    def upstreams(ctx: Context[Upstreams, Any]) -> Upstreams:
-        return ctx.request_context.lifespan_context
-
-    @server.tool(title="Get Retell test run", annotations=read_only("Get Retell test run"))
-    async def get_test_run(
-        test_case_job_id: Annotated[str, Field(description="Retell test case job ID")],
-        ctx: Context[Upstreams, Any],
-        include_transcript: Annotated[
-            bool, Field(description="false: leave transcript_snapshot out (absent, not null) to save context")
-        ] = True,
-    ) -> Annotated[CallToolResult, RetellTestRun]:
-        """Get a Retell test run: status, result_explanation, definition; transcript unless include_transcript=false."""
-        fetch = upstreams(ctx).retell.get_test_run(test_case_job_id)
-        return await answer("get_test_run", "retell", fetch if include_transcript else _without_transcript(fetch))
-
-    @server.tool(title="Get Tela test case", annotations=read_only("Get Tela test case"))
-    async def get_test_case(
-        id: Annotated[str, Field(description="Tela test case UUID")],
-        ctx: Context[Upstreams, Any],
-        include_generations: Annotated[bool, Field(description="Also return the case's generations")] = False,
-    ) -> Annotated[CallToolResult, TelaTestCase]:
-        """Get a Tela test case: title, messages, variables, expectedOutput, answers and metadata."""
-        fetch = upstreams(ctx).tela.get_test_case(id, include_generations=include_generations)
-        return await answer("get_test_case", "tela", fetch)
-
-    @server.tool(title="Get Retell batch test", annotations=read_only("Get Retell batch test"))
-    async def get_batch_test(
-        test_case_batch_job_id: Annotated[str, Field(description="Retell test case batch job ID")],
-        ctx: Context[Upstreams, Any],
-    ) -> Annotated[CallToolResult, RetellBatchTest]:
-        """Get a Retell batch test (a group of test runs started together)."""
-        fetch = upstreams(ctx).retell.get_batch_test(test_case_batch_job_id)
-        return await answer("get_batch_test", "retell", fetch)
-
-    @server.tool(title="List Retell test runs", annotations=read_only("List Retell test runs"))
-    async def list_test_runs(
-        test_case_batch_job_id: Annotated[str, Field(description="Retell test case batch job ID")],
-        ctx: Context[Upstreams, Any],
-        limit: Annotated[int, Field(ge=1, le=1000, description="Runs per page")] = 50,
-        pagination_key: Annotated[str | None, Field(description="From the previous page, for the next")] = None,
-    ) -> Annotated[CallToolResult, RetellTestRunPage]:
-        """List one page of a Retell batch test's runs: items, has_more, pagination_key."""
-        fetch = upstreams(ctx).retell.list_test_runs(test_case_batch_job_id, limit=limit, pagination_key=pagination_key)
-        return await answer("list_test_runs", "retell", fetch)
-
-    @server.tool(title="Get Retell test case definition", annotations=read_only("Get Retell test case definition"))
-    async def get_test_case_definition(
-        test_case_definition_id: Annotated[str, Field(description="Retell test case definition ID")],
-        ctx: Context[Upstreams, Any],
-    ) -> Annotated[CallToolResult, RetellTestCaseDefinition]:
-        """Get a Retell test case definition: the simulated caller's prompt, metrics, tool mocks and agent."""
-        fetch = upstreams(ctx).retell.get_test_case_definition(test_case_definition_id)
-        return await answer("get_test_case_definition", "retell", fetch)
-
-    @server.tool(title="List Tela test cases", annotations=read_only("List Tela test cases"))
-    async def list_test_cases(
-        prompt_id: Annotated[str, Field(description="Tela prompt UUID")],
-        ctx: Context[Upstreams, Any],
-        include_generations: Annotated[bool, Field(description="Also return each case's generations")] = False,
-    ) -> Annotated[CallToolResult, TelaTestCaseList]:
-        """List a Tela prompt's test cases, as items."""
-        fetch = upstreams(ctx).tela.list_test_cases(prompt_id, include_generations=include_generations)
-        return await answer("list_test_cases", "tela", fetch)
-
-    @server.tool(title="Summarize Retell batch test", annotations=read_only("Summarize Retell batch test"))
-    async def summarize_batch_test(
-        test_case_batch_job_id: Annotated[str, Field(description="Retell test case batch job ID")],
-        ctx: Context[Upstreams, Any],
-    ) -> Annotated[CallToolResult, BatchSummary]:
-        """What failed in a Retell batch: counts by status, and each failed or errored run's explanation."""
-        fetch = summarize_batch(upstreams(ctx).retell, test_case_batch_job_id, ctx.report_progress)
-        return await answer("summarize_batch_test", "retell", fetch)
-
-    @server.tool(title="Wait for Retell test run", annotations=read_only("Wait for Retell test run"))
-    async def wait_for_test_run(
-        test_case_job_id: Annotated[str, Field(description="Retell test case job ID")],
-        ctx: Context[Upstreams, Any],
-        timeout_seconds: Annotated[float, Field(gt=0, le=50, description="Longest wait")] = 45,
-        poll_interval_seconds: Annotated[float, Field(ge=1, le=30, description="Time between checks")] = 3,
-    ) -> Annotated[CallToolResult, RetellTestRun]:
-        """Wait for a Retell test run to pass, fail or error; returns it as last seen (maybe still running)."""
-        retell = upstreams(ctx).retell
-        fetch = wait_for_run(retell, test_case_job_id, timeout_seconds, poll_interval_seconds, ctx.report_progress)
-        return await answer("wait_for_test_run", "retell", fetch)
 
     @server.prompt(name="diagnose_test_run", title="Diagnose a Retell test run")
     def diagnose_test_run(test_case_job_id: str) -> str:

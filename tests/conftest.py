@@ -26,7 +26,10 @@ TOOL_NAMES = [
     "list_test_cases",
     "summarize_batch_test",
     "wait_for_test_run",
+    "list_batch_tests",
+    "list_test_case_definitions",
 ]
+RUN_TOOL_NAMES = ["run_batch_test", "run_test_cases"]
 
 RETELL_KEY = "key_retell_5f1c9a7d3e2b8046aa"
 TELA_KEY = "tela_sk_93b7e1d4c6a2f0587b"
@@ -80,8 +83,15 @@ def retell_ok(request: httpx2.Request) -> httpx2.Response:
     return json_response(200, {**RETELL_RUN, "test_case_job_id": request.url.path.rsplit("/", 1)[-1]})
 
 
+GENERATIONS = [{"id": "8f14e45f-ceea-467f-a0e6-1a2b3c4d5e6f", "output": "Let me look up your order."}]
+
+
 def tela_ok(request: httpx2.Request) -> httpx2.Response:
-    return json_response(200, {**TELA_CASE, "id": request.url.path.rsplit("/", 1)[-1]})
+    """Tela's two read routes: one case by ID, or a prompt's cases as a bare array; generations when asked."""
+    extra = {"generations": GENERATIONS} if request.url.params.get("includeGenerations") == "true" else {}
+    if request.url.path == "/test-case":
+        return json_response(200, [{**TELA_CASE, **extra}])
+    return json_response(200, {**TELA_CASE, "id": request.url.path.rsplit("/", 1)[-1], **extra})
 
 
 class FakeVendors:

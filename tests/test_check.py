@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from mcp_server.check import PROBE_CASE_ID, PROBE_RUN_ID, probe_vendors, render
+from mcp_server.check import probe_vendors, render
+from mcp_server.upstream.tela import PROBE_PROMPT_ID
 from mcp_server.cli import main
 from tests.conftest import RETELL_KEY, TELA_KEY, FakeVendors, json_response, make_settings
 from tests.loopback import Reply, loopback_vendor
@@ -14,16 +15,55 @@ from tests.loopback import Reply, loopback_vendor
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(404, "accepted"), (200, "accepted"), (401, "rejected"), (403, "rejected"), (500, "failed")],
+    [(200, "accepted"), (401, "rejected"), (403, "rejected"), (404, "failed"), (500, "failed")],
 )
-async def test_probe_tells_accepted_from_rejected(vendors: FakeVendors, status: int, outcome: str) -> None:
-    """A 404 for the probe ID means the key works; 401/403 mean it does not; other faults are failures."""
-    vendors.retell = lambda request: json_response(status, {})
-    vendors.tela = lambda request: json_response(404, {})
+async def test_retell_probe_reads_agents_and_only_200_means_accepted(
+    vendors: FakeVendors, status: int, outcome: str
+) -> None:
+    """Retell is probed with GET /v2/list-agents?limit=1: 200 proves the key; 401/403 reject it; a 404 means the
+    base URL is not Retell's API, which is a failure, not a pass."""
+    vendors.retell = lambda request: json_response(status, {"items": [], "has_more": False} if status == 200 else {})
+    vendors.tela = lambda request: json_response(200, {})
     verdicts = await probe_vendors(make_settings(RETELL_TELA_MCP_MAX_RETRIES="0"), transport=vendors.transport())
     assert [(v.provider, v.outcome) for v in verdicts] == [("retell", outcome), ("tela", "accepted")]
-    assert [r.url.path for r in vendors.requests] == [f"/get-test-run/{PROBE_RUN_ID}", f"/test-case/{PROBE_CASE_ID}"]
+    assert [str(r.url) for r in vendors.requests] == [
+        "https://api.retellai.com/v2/list-agents?limit=1",
+        "https://api.tela.com/api-key",
+    ]
     assert all(v.ms is not None for v in verdicts)
+    if status == 404:
+        assert "retell.base_url" in verdicts[0].detail
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("api_key_status", "list_status", "outcome", "requests"),
+    [
+        (200, None, "accepted", 1),
+        (401, None, "rejected", 1),
+        (404, 200, "accepted", 2),  # an older Tela without /api-key: the documented list route decides
+        (404, 401, "rejected", 2),
+        (404, 404, "failed", 2),  # a base URL that answers 404 to everything never passes as "key accepted"
+    ],
+)
+async def test_tela_probe_uses_api_key_route_then_the_list_route(
+    vendors: FakeVendors, api_key_status: int, list_status: int | None, outcome: str, requests: int
+) -> None:
+    """Tela is probed with GET /api-key (what Tela's integrations use); only when that route is missing (404) does
+    the list route decide, and a 404 there too is a wrong base URL."""
+
+    def tela(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/api-key":
+            return json_response(api_key_status, {})
+        return json_response(list_status or 500, [] if list_status == 200 else {"message": "x"})
+
+    vendors.tela = tela
+    settings = make_settings(RETELL_API_KEY="", RETELL_TELA_MCP_MAX_RETRIES="0")
+    (_, verdict) = await probe_vendors(settings, transport=vendors.transport())
+    assert verdict.outcome == outcome
+    assert len(vendors.requests) == requests
+    if requests == 2:
+        assert str(vendors.requests[1].url) == f"https://api.tela.com/test-case?promptId={PROBE_PROMPT_ID}"
 
 
 @pytest.mark.anyio
@@ -55,7 +95,7 @@ async def test_table_shows_every_setting_source_and_masked_keys_only(vendors: Fa
         assert not [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
 
 
-@pytest.mark.parametrize(("status", "code", "verdict"), [(404, 0, "accepted"), (401, 1, "rejected"),
+@pytest.mark.parametrize(("status", "code", "verdict"), [(200, 0, "accepted"), (401, 1, "rejected"),
                                                          (403, 1, "rejected"), (500, 1, "failed")])  # fmt: skip
 def test_check_command_exit_code_follows_the_verdicts(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, status: int, code: int, verdict: str
@@ -66,9 +106,10 @@ def test_check_command_exit_code_follows_the_verdicts(
         monkeypatch.setenv("RETELL_BASE_URL", vendor.url)
         monkeypatch.setenv("RETELL_TELA_MCP_MAX_RETRIES", "0")
         with pytest.raises(SystemExit) as caught:
-            main(["check"])
+            main(["check", "--allow-runs"])
     out, _ = capsys.readouterr()
     assert caught.value.code == code
     assert f"retell  {verdict}" in out
     assert "tela    not configured" in out
+    assert ["allow_runs", "True", "flag"] in [line.split() for line in out.splitlines()]
     assert vendor.seen[0].headers["authorization"] == f"Bearer {RETELL_KEY}"

@@ -163,7 +163,7 @@ async def test_summarize_follows_three_pages_with_progress_and_keeps_no_transcri
         )
     summary = result.structured_content
     assert summary is not None and result.is_error is False
-    assert summary["total_runs"] == 5 and summary["pages"] == 3 and summary["batch_status"] == "complete"
+    assert summary["total_runs"] == 5 and summary["pages"] == 3 and summary["status"] == "complete"
     assert summary["counts"] == {"pass": 2, "fail": 1, "error": 1, "in_progress": 1}
     assert summary["failed"] == [
         {"test_case_job_id": "b", "name": "refund", "status": "fail", "result_explanation": "why b"},

@@ -8,7 +8,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +84,9 @@ def open_client(
     )
 
 
+# Query parameters as (name, value) pairs: a name may repeat (Tela's `promptVersionIds`).
+Params = Sequence[tuple[str, str]]
+
 # How the current task's last get_object was answered: "hit" (cache), "miss" (it asked the vendor), "shared"
 # (it joined an identical request in flight), "none" (no lookup: the call failed before). Read for the log line.
 cache_status: ContextVar[str] = ContextVar("cache_status", default="none")
@@ -98,17 +101,30 @@ class _Flight:
     error: UpstreamError | None = None
 
 
-class _Retry(Exception):
-    """Internal: an attempt failed in a way worth another try."""
+@dataclass(frozen=True)
+class _Exchange:
+    """One request as the request path sees it. `started` is set for a request that starts a run: it names
+    where to look for that run, and such a request is never sent again once it may have reached the vendor."""
 
-    def __init__(self, error: UpstreamError, retry_after: float | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.retry_after = retry_after
+    method: str
+    path: str
+    subject: str
+    params: Params | None = None
+    body: dict[str, Any] | None = None
+    items: bool = False
+    started: str | None = None
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """How one attempt failed: the contract error (its `is_retryable` decides another try) and the vendor's wait."""
+
+    error: UpstreamError
+    retry_after: float | None = None
 
 
 class VendorHTTP:
-    """GETs JSON objects from one vendor and turns every failure into an `UpstreamError`."""
+    """Sends one vendor's requests and turns every failure into an `UpstreamError`."""
 
     def __init__(
         self,
@@ -138,21 +154,22 @@ class VendorHTTP:
         path: str,
         *,
         subject: str,
-        params: Mapping[str, str] | None = None,
+        params: Params | None = None,
         ttl: Callable[[dict[str, Any]], float] = lambda obj: 0.0,
         items: bool = False,
         fresh: bool = False,
     ) -> dict[str, Any]:
         """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'");
-        `ttl(obj)` says how long a successful answer may be served from the cache (0: not at all). With `items`,
-        the vendor answers a JSON array, returned as `{"items": [...]}` (a structured MCP result is an object).
-        `fresh` skips the cache lookup (polling must see the vendor's current answer); the answer is still cached.
+        `params` are query pairs (a name may repeat); `ttl(obj)` says how long a successful answer may be served
+        from the cache (0: not at all). With `items`, the vendor answers a JSON array, returned as
+        `{"items": [...]}` (a structured MCP result is an object). `fresh` skips the cache lookup (polling must
+        see the vendor's current answer); the answer is still cached.
 
         Identical requests at the same time share one upstream request: the first caller makes it, the others
         wait for its answer. If that first caller is cancelled, its request is aborted at once (nobody else's
         call is held hostage to it) and each waiter simply asks again."""
         # Keyed by vendor too: both vendors share one cache, bounded as a whole.
-        key = f"{self.provider}:{path}?{urlencode(sorted(params.items()))}" if params else f"{self.provider}:{path}"
+        key = f"{self.provider}:{path}?{urlencode(sorted(params))}" if params else f"{self.provider}:{path}"
         while True:
             if self._cache is not None and not fresh and (hit := self._cache.get(key)) is not None:
                 cache_status.set("hit")
@@ -171,7 +188,8 @@ class VendorHTTP:
         cache_status.set("miss")
         flight = self._flights[key] = _Flight()
         try:
-            flight.result = self._remember(key, await self._fetch(path, params, subject, items), ttl)
+            exchange = _Exchange("GET", path, subject, params=params, items=items)
+            flight.result = self._remember(key, await self._send(exchange), ttl)
             return flight.result
         except UpstreamError as error:
             flight.error = error
@@ -179,6 +197,14 @@ class VendorHTTP:
         finally:
             del self._flights[key]
             flight.done.set()
+
+    async def post_object(self, path: str, body: dict[str, Any], *, subject: str, started: str) -> dict[str, Any]:
+        """POST a JSON body that starts a run, and return the vendor's JSON object. Never cached or shared, and
+        sent again only when the vendor's answer proves nothing started (a 429, a refused connection); any other
+        failure says the run may have started and to look at `started` before starting it again."""
+        cache_status.set("none")
+        obj, _ = await self._send(_Exchange("POST", path, subject, body=body, started=started))
+        return obj
 
     def _remember(
         self, key: str, fetched: tuple[dict[str, Any], int], ttl: Callable[[dict[str, Any]], float]
@@ -188,26 +214,17 @@ class VendorHTTP:
             self._cache.put(key, obj, size=size, ttl=ttl(obj))
         return obj
 
-    async def _fetch(
-        self, path: str, params: Mapping[str, str] | None, subject: str, items: bool
-    ) -> tuple[dict[str, Any], int]:
-        """One call's worth of attempts: retries with backoff, all inside one deadline."""
+    async def _send(self, exchange: _Exchange) -> tuple[dict[str, Any], int]:
+        """One call's worth of attempts: retried while the error itself says so, with backoff, inside one deadline."""
         policy = self._policy
         deadline = time.monotonic() + policy.budget_seconds
         attempts = 0
         while True:
             attempts += 1
-            remaining = deadline - time.monotonic()
-            try:
-                with anyio.fail_after(min(policy.timeout_seconds, max(remaining, 0.0))):
-                    return await self._attempt(path, params, subject, items)
-            except _Retry as retry:
-                error, wait = retry.error, retry.retry_after
-            except (TimeoutError, httpx2.TimeoutException):
-                error, wait = self._timeout_error(attempts), None
-            except httpx2.TransportError as exc:
-                error, wait = self._transport_error(exc, attempts), None
-
+            outcome = await self._try(exchange, attempts, deadline - time.monotonic())
+            if not isinstance(outcome, _Failed):
+                return outcome
+            error, wait = outcome.error, outcome.retry_after
             delay = wait if wait is not None else _backoff(attempts)
             if not error.is_retryable or attempts > policy.max_retries:
                 raise error
@@ -216,46 +233,62 @@ class VendorHTTP:
                 if error.retry_after_seconds is None and wait is not None:
                     error.retry_after_seconds = wait
                 raise error
-            logger.debug("%s %s: %s; retry %d in %.2fs", self.name, path, error.code, attempts, delay)
+            logger.debug("%s %s: %s; retry %d in %.2fs", self.name, exchange.path, error.code, attempts, delay)
             await anyio.sleep(delay)
 
-    async def _attempt(
-        self, path: str, params: Mapping[str, str] | None, subject: str, items: bool
-    ) -> tuple[dict[str, Any], int]:
-        async with self._client.stream("GET", httpx2.URL(self._base + path), params=params) as response:
+    async def _try(self, exchange: _Exchange, attempts: int, remaining: float) -> tuple[dict[str, Any], int] | _Failed:
+        """One attempt within its time limit: the answer, or how it failed."""
+        try:
+            with anyio.fail_after(min(self._policy.timeout_seconds, max(remaining, 0.0))):
+                return await self._attempt(exchange)
+        except (TimeoutError, httpx2.TimeoutException) as exc:
+            # Only a connection never made (or never taken from the pool) proves the request was not sent.
+            unsent = isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
+            return _Failed(self._timeout_error(attempts, None if unsent else exchange.started))
+        except httpx2.TransportError as exc:
+            unsent = isinstance(exc, httpx2.ConnectError)
+            return _Failed(self._transport_error(exc, attempts, None if unsent else exchange.started))
+
+    async def _attempt(self, exchange: _Exchange) -> tuple[dict[str, Any], int] | _Failed:
+        url = httpx2.URL(self._base + exchange.path)
+        params = tuple(exchange.params) if exchange.params else None
+        async with self._client.stream(exchange.method, url, params=params, json=exchange.body) as response:
             status = response.status_code
             if 200 <= status < 300:
-                body = await self._read_body(response, self._policy.max_response_bytes)
-                return self._parse(body, status, items), len(body)
-            body = await self._read_body(response, ERROR_BODY_LIMIT, truncate=True)
-            raise self._status_error(response, body, subject)
+                body = await self._read_body(response, self._policy.max_response_bytes, exchange.started)
+                return self._parse(body, status, exchange), len(body)
+            body = await self._read_body(response, ERROR_BODY_LIMIT, exchange.started, truncate=True)
+            return self._status_error(response, body, exchange)
 
-    async def _read_body(self, response: httpx2.Response, limit: int, *, truncate: bool = False) -> bytes:
+    async def _read_body(
+        self, response: httpx2.Response, limit: int, started: str | None, *, truncate: bool = False
+    ) -> bytes:
         """Read at most `limit` bytes; stop reading as soon as the limit is passed, so memory stays bounded."""
         declared = response.headers.get("content-length", "")
         if not truncate and declared.isdigit() and int(declared) > limit:
-            raise self._too_large(response.status_code)
+            raise self._too_large(response.status_code, started)
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > limit:
                 if truncate:
                     return bytes(body[:limit])
-                raise self._too_large(response.status_code)
+                raise self._too_large(response.status_code, started)
         return bytes(body)
 
-    def _too_large(self, status: int) -> BadUpstreamResponse:
+    def _too_large(self, status: int, started: str | None) -> BadUpstreamResponse:
         limit = self._policy.max_response_bytes
         return BadUpstreamResponse(
-            f"{self.name} answered HTTP {status} with a body larger than the {limit:,}-byte limit; "
-            "raise max_response_bytes if this object is expected to be that large.",
+            f"{self.name} answered HTTP {status} with a body larger than the {limit:,}-byte limit"
+            + (_started_advice(started, "probably started") if started else "; raise max_response_bytes if this "
+               "object is expected to be that large."),
             provider=self.provider,
             status=status,
-        )
+        )  # fmt: skip
 
-    def _parse(self, body: bytes, status: int, items: bool) -> dict[str, Any]:
+    def _parse(self, body: bytes, status: int, exchange: _Exchange) -> dict[str, Any]:
         """The answer as a JSON object: the body itself, or with `items` the body's array as `{"items": [...]}`."""
-        expected, wanted = (list, "an array") if items else (dict, "an object")
+        expected, wanted = (list, "an array") if exchange.items else (dict, "an object")
         problem: str | None = None
         try:
             document = pydantic_core.from_json(body) if body.strip() else None
@@ -264,62 +297,73 @@ class VendorHTTP:
         if problem is None and not isinstance(document, expected):
             problem = "an empty body" if document is None else f"a JSON {_json_kind(document)} instead of {wanted}"
         if problem is not None:
-            raise BadUpstreamResponse(
-                f"{self.name} answered HTTP {status} with {problem}. This is a fault on {self.name}'s side "
-                "or in a proxy between us; try again later.",
-                provider=self.provider,
-                status=status,
+            advice = (
+                _started_advice(exchange.started, "probably started")
+                if exchange.started
+                else f". This is a fault on {self.name}'s side or in a proxy between us; try again later."
             )
-        if items:
+            raise BadUpstreamResponse(
+                f"{self.name} answered HTTP {status} with {problem}{advice}", provider=self.provider, status=status
+            )
+        if exchange.items:
             return {"items": document}
         assert isinstance(document, dict)
         return document
 
-    def _status_error(self, response: httpx2.Response, body: bytes, subject: str) -> UpstreamError:
-        status = response.status_code
+    def _status_error(self, response: httpx2.Response, body: bytes, exchange: _Exchange) -> _Failed:
+        status, subject, started = response.status_code, exchange.subject, exchange.started
         vendor_message = self._vendor_message(body)
         said = f": {vendor_message}" if vendor_message else ""
         provider, name = self.provider, self.name
         if status == 401:
-            return Unauthorized(
-                f"{name} rejected the API key (HTTP 401){said}. Check {_key_hint(provider)}.",
-                provider=provider,
-                status=status,
+            return _Failed(
+                Unauthorized(
+                    f"{name} rejected the API key (HTTP 401){said}. Check {_key_hint(provider)}.",
+                    provider=provider,
+                    status=status,
+                )
             )
         if status == 403:
-            return Forbidden(
-                f"{name} refused access to {subject} (HTTP 403){said}. The API key may not read it.",
-                provider=provider,
-                status=status,
+            return _Failed(
+                Forbidden(
+                    f"{name} refused access to {subject} (HTTP 403){said}. The API key may not "
+                    + ("start it." if started else "read it."),
+                    provider=provider,
+                    status=status,
+                )
             )
         if status == 404 or (status == 422 and provider == "retell" and _says_missing(vendor_message)):
-            return NotFound(f"{name} has no {subject} (HTTP {status}).", provider=provider, status=status)
+            return _Failed(NotFound(f"{name} has no {subject} (HTTP {status}).", provider=provider, status=status))
         if status == 429:
+            # A refusal: nothing was started, so even a request that starts a run may be sent again.
             wait = _retry_after(response.headers)
-            error = RateLimited(
-                f"{name} is rate-limiting requests (HTTP 429){said}. Wait before trying again.",
-                provider=provider,
-                status=status,
-                retry_after_seconds=wait,
+            return _Failed(
+                RateLimited(
+                    f"{name} is rate-limiting requests (HTTP 429){said}. Wait before trying again.",
+                    provider=provider,
+                    status=status,
+                    retry_after_seconds=wait,
+                ),
+                wait,
             )
-            raise _Retry(error, wait)
         if 300 <= status < 400:
-            return UpstreamFault(
-                f"{name} answered with a redirect (HTTP {status}), which is not followed so the API key stays with "
-                f"{name}. Check {provider}.base_url.",
-                provider=provider,
-                status=status,
+            return _Failed(
+                UpstreamFault(
+                    f"{name} answered with a redirect (HTTP {status}), which is not followed so the API key stays "
+                    f"with {name}. Check {provider}.base_url.",
+                    provider=provider,
+                    status=status,
+                )
             )
-        fault = UpstreamFault(
-            f"{name} failed with HTTP {status}{said}. Try again later."
-            if status >= 500
-            else f"{name} rejected the request for {subject} (HTTP {status}){said}.",
-            provider=provider,
-            status=status,
-        )
-        if fault.is_retryable:
-            raise _Retry(fault, _retry_after(response.headers))
-        return fault
+        if status >= 500:
+            message = f"{name} failed with HTTP {status}{said}" + (
+                _started_advice(started, "may have started") if started else ". Try again later."
+            )
+        else:
+            message = f"{name} rejected the request for {subject} (HTTP {status}){said}."
+        # A run request gets no second try after anything but a refusal: the vendor may have acted on it.
+        fault = UpstreamFault(message, provider=provider, status=status, retryable=False if started else None)
+        return _Failed(fault, _retry_after(response.headers) if fault.is_retryable else None)
 
     def _vendor_message(self, body: bytes) -> str:
         """The vendor's own explanation: `message` or `error.message` (or `error`); clipped, on one line, no secrets."""
@@ -342,24 +386,27 @@ class VendorHTTP:
             clean = clean[: VENDOR_MESSAGE_LIMIT - 1] + "…"
         return self._redact(clean)
 
-    def _timeout_error(self, attempts: int) -> UpstreamTimeout:
-        return UpstreamTimeout(
-            f"{self.name} did not answer within {self._policy.timeout_seconds:g} s ({_attempts(attempts)}). "
-            "Try again later, or raise timeout_seconds.",
-            provider=self.provider,
-        )
+    def _timeout_error(self, attempts: int, started: str | None) -> UpstreamTimeout:
+        fact = f"{self.name} did not answer within {self._policy.timeout_seconds:g} s ({_attempts(attempts)})"
+        if started:
+            return UpstreamTimeout(
+                fact + _started_advice(started, "may have started"), provider=self.provider, retryable=False
+            )
+        return UpstreamTimeout(f"{fact}. Try again later, or raise timeout_seconds.", provider=self.provider)
 
-    def _transport_error(self, exc: httpx2.TransportError, attempts: int) -> Unreachable:
+    def _transport_error(self, exc: httpx2.TransportError, attempts: int, started: str | None) -> Unreachable:
         if isinstance(exc, httpx2.ConnectError):
             what = f"could not connect to {self.name} at {self._client.base_url.host}"
         elif isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
             what = f"the connection to {self.name} broke before the answer was complete"
         else:
             what = f"the request to {self.name} failed ({type(exc).__name__})"
-        return Unreachable(
-            f"{what[:1].upper()}{what[1:]} ({_attempts(attempts)}). Check the network and {self.provider}.base_url.",
-            provider=self.provider,
-        )
+        fact = f"{what[:1].upper()}{what[1:]} ({_attempts(attempts)})"
+        if started:
+            return Unreachable(
+                fact + _started_advice(started, "may have started"), provider=self.provider, retryable=False
+            )
+        return Unreachable(f"{fact}. Check the network and {self.provider}.base_url.", provider=self.provider)
 
 
 def require(http: VendorHTTP | None, provider: Provider) -> VendorHTTP:
@@ -370,6 +417,10 @@ def require(http: VendorHTTP | None, provider: Provider) -> VendorHTTP:
         f"{PROVIDER_NAMES[provider]} is not configured: set {_key_hint(provider)} and restart the server.",
         provider=provider,
     )
+
+
+def _started_advice(started: str, how_sure: str) -> str:
+    return f", so the run {how_sure}. Check {started} before starting it again; do not simply retry."
 
 
 def _key_hint(provider: Provider) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import Field
 
+from mcp_server.errors import BadUpstreamResponse, InvalidArgument
 from mcp_server.upstream.http import VendorHTTP, require
-from mcp_server.upstream.ids import check_id, check_token
+from mcp_server.upstream.ids import RETELL_ID, check_id, check_token
 from mcp_server.upstream.schema import VendorObject
 
 
@@ -39,6 +42,22 @@ class RetellTestRunPage(VendorObject):
     pagination_key: Any = Field(None, description="string or null: pass it back to get the next page")
 
 
+class RetellBatchTestPage(VendorObject):
+    """One page of batch tests, exactly as Retell returns it."""
+
+    items: Any = Field(None, description="array of batch tests, as get_batch_test returns them")
+    has_more: Any = Field(None, description="boolean: another page follows")
+    pagination_key: Any = Field(None, description="string or null: pass it back to get the next page")
+
+
+class RetellDefinitionPage(VendorObject):
+    """One page of test case definitions, exactly as Retell returns it."""
+
+    items: Any = Field(None, description="array of test case definitions")
+    has_more: Any = Field(None, description="boolean: another page follows")
+    pagination_key: Any = Field(None, description="string or null: pass it back to get the next page")
+
+
 class RetellTestCaseDefinition(VendorObject):
     """A Retell test case definition, exactly as Retell returns it."""
 
@@ -49,6 +68,54 @@ class RetellTestCaseDefinition(VendorObject):
     response_engine: Any = Field(None, description="object: the agent under test")
     tool_mocks: Any = Field(None, description="array: canned tool results")
 
+
+EngineType = Literal["retell-llm", "conversation-flow"]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The response engine Retell's tests run against: a Retell LLM or a conversation flow, by ID."""
+
+    type: EngineType
+    id: str
+
+    @property
+    def id_field(self) -> str:
+        return "llm_id" if self.type == "retell-llm" else "conversation_flow_id"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """What the user named: an engine directly, or an agent whose engine Retell will tell us."""
+
+    engine: Engine | None = None
+    agent_id: str | None = None
+
+
+def choose_engine(agent_id: str | None, llm_id: str | None, conversation_flow_id: str | None) -> EngineChoice:
+    """Exactly one of the three IDs, each checked; raised as `InvalidArgument` before any request otherwise."""
+    given = {
+        name: value
+        for name, value in (("agent_id", agent_id), ("llm_id", llm_id), ("conversation_flow_id", conversation_flow_id))
+        if value is not None
+    }
+    if len(given) != 1:
+        got = f"got {' and '.join(given)}" if given else "got none"
+        raise InvalidArgument(
+            f"Give exactly one of agent_id, llm_id or conversation_flow_id ({got}). Nothing was sent.",
+            provider="retell",
+        )
+    ((name, value),) = given.items()
+    checked = check_id(value, argument=name, provider="retell")
+    if name == "agent_id":
+        return EngineChoice(agent_id=checked)
+    return EngineChoice(engine=Engine("retell-llm" if name == "llm_id" else "conversation-flow", checked))
+
+
+logger = logging.getLogger(__name__)
 
 # A run in one of these states never changes again, so it can be served from memory.
 FINAL_STATUSES = frozenset({"pass", "fail", "error"})
@@ -85,9 +152,7 @@ class RetellClient:
         self, test_case_batch_job_id: str, *, limit: int = 50, pagination_key: str | None = None
     ) -> dict[str, Any]:
         batch_id = check_id(test_case_batch_job_id, argument="test_case_batch_job_id", provider="retell")
-        params = {"limit": str(limit)}
-        if pagination_key is not None:
-            params["pagination_key"] = check_token(pagination_key, argument="pagination_key", provider="retell")
+        params = _page(limit, pagination_key)
         return await require(self._http, "retell").get_object(
             f"/v2/list-test-runs/{batch_id}", subject=f"batch test '{batch_id}'", params=params
         )
@@ -97,3 +162,118 @@ class RetellClient:
         return await require(self._http, "retell").get_object(
             f"/get-test-case-definition/{definition_id}", subject=f"test case definition '{definition_id}'"
         )
+
+    async def get_agent(self, agent_id: str) -> dict[str, Any]:
+        checked = check_id(agent_id, argument="agent_id", provider="retell")
+        return await require(self._http, "retell").get_object(f"/get-agent/{checked}", subject=f"agent '{checked}'")
+
+    async def resolve(self, choice: EngineChoice) -> Engine:
+        """The engine itself, or the named agent's, read from its `response_engine` (agents change: not cached)."""
+        if choice.engine is not None:
+            return choice.engine
+        assert choice.agent_id is not None
+        agent = await self.get_agent(choice.agent_id)
+        engine = agent.get("response_engine")
+        kind = engine.get("type") if isinstance(engine, dict) else None
+        if kind == "custom-llm":
+            raise InvalidArgument(
+                f"Agent '{choice.agent_id}' uses a custom LLM, and Retell's tests do not cover custom-LLM agents.",
+                provider="retell",
+            )
+        if isinstance(engine, dict) and kind in ("retell-llm", "conversation-flow"):
+            id_value = engine.get("llm_id" if kind == "retell-llm" else "conversation_flow_id")
+            if isinstance(id_value, str) and RETELL_ID.fullmatch(id_value):
+                return Engine(kind, id_value)
+        raise BadUpstreamResponse(
+            f"Retell's agent '{choice.agent_id}' has no response_engine that names a Retell LLM or conversation "
+            "flow; give llm_id or conversation_flow_id instead.",
+            provider="retell",
+            status=200,
+        )
+
+    async def list_batch_tests(
+        self,
+        agent_id: str | None = None,
+        llm_id: str | None = None,
+        conversation_flow_id: str | None = None,
+        *,
+        version: int | None = None,
+        limit: int = 50,
+        pagination_key: str | None = None,
+    ) -> dict[str, Any]:
+        choice = choose_engine(agent_id, llm_id, conversation_flow_id)
+        page = _page(limit, pagination_key)  # every argument checked before the agent is looked up
+        engine = await self.resolve(choice)
+        params = [("type", engine.type), (engine.id_field, engine.id), *page]
+        if version is not None:
+            params.append(("version", str(version)))
+        return await require(self._http, "retell").get_object(
+            "/v2/list-batch-tests", subject=f"batch tests of {engine}", params=params
+        )
+
+    async def list_test_case_definitions(
+        self,
+        agent_id: str | None = None,
+        llm_id: str | None = None,
+        conversation_flow_id: str | None = None,
+        *,
+        limit: int = 50,
+        pagination_key: str | None = None,
+    ) -> dict[str, Any]:
+        choice = choose_engine(agent_id, llm_id, conversation_flow_id)
+        page = _page(limit, pagination_key)
+        engine = await self.resolve(choice)
+        return await require(self._http, "retell").get_object(
+            "/v2/list-test-case-definitions",
+            subject=f"test case definitions of {engine}",
+            params=[("type", engine.type), (engine.id_field, engine.id), *page],
+        )
+
+    async def create_batch_test(
+        self,
+        test_case_definition_ids: list[str],
+        agent_id: str | None = None,
+        llm_id: str | None = None,
+        conversation_flow_id: str | None = None,
+        *,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Start a batch test: one run per definition, against the engine (its latest version unless given)."""
+        choice = choose_engine(agent_id, llm_id, conversation_flow_id)
+        definitions = check_ids(test_case_definition_ids, argument="test_case_definition_ids")
+        engine = await self.resolve(choice)
+        response_engine: dict[str, Any] = {"type": engine.type, engine.id_field: engine.id}
+        if version is not None:
+            response_engine["version"] = version
+        batch = await require(self._http, "retell").post_object(
+            "/create-batch-test",
+            {"response_engine": response_engine, "test_case_definition_ids": definitions},
+            subject=f"a batch test of {engine}",
+            started=f"list_batch_tests for {engine.id_field}={engine.id}",
+        )
+        logger.info(
+            "started Retell batch test %s: %s, version %s, definitions %s",
+            batch.get("test_case_batch_job_id"),
+            engine,
+            "latest" if version is None else version,
+            ",".join(definitions),
+        )
+        return batch
+
+    async def check_key(self) -> None:
+        """One cheap documented read that answers 200 only for an accepted key."""
+        await require(self._http, "retell").get_object("/v2/list-agents", subject="agents", params=[("limit", "1")])
+
+
+def _page(limit: int, pagination_key: str | None) -> list[tuple[str, str]]:
+    params = [("limit", str(limit))]
+    if pagination_key is not None:
+        params.append(("pagination_key", check_token(pagination_key, argument="pagination_key", provider="retell")))
+    return params
+
+
+def check_ids(values: list[str], *, argument: str) -> list[str]:
+    """Every ID in a list checked, and at least one: a run of nothing is a mistake, not a request."""
+    if not values:
+        raise InvalidArgument(f"{argument} must name at least one ID. Nothing was sent.", provider="retell")
+    return [check_id(value, argument=argument, provider="retell") for value in values]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import Field
 
+from mcp_server.errors import InvalidArgument, NotFound
 from mcp_server.upstream.http import VendorHTTP, require
 from mcp_server.upstream.ids import check_id
 from mcp_server.upstream.schema import VendorObject
+
+logger = logging.getLogger(__name__)
+
+# A well-formed prompt ID that cannot exist: listing its cases needs a good key and nothing else.
+PROBE_PROMPT_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class TelaTestCase(VendorObject):
@@ -37,8 +44,16 @@ class TelaTestCaseList(VendorObject):
     items: Any = Field(None, description="array of test cases, as get_test_case returns them")
 
 
+class TelaRunAll(VendorObject):
+    """Tela's answer to run-all, exactly as Tela returns it."""
+
+    executionId: Any = Field(
+        None, description="string; empty when every case already had a generation in progress (nothing started)"
+    )
+
+
 class TelaClient:
-    """Reads Tela test cases; `http` is None when no Tela key is configured.
+    """Reads Tela test cases and, when allowed, runs them; `http` is None when no Tela key is configured.
 
     People edit test cases, so they are cached only when the user sets `ttl`.
     """
@@ -48,15 +63,69 @@ class TelaClient:
         self._ttl = ttl
 
     async def get_test_case(self, test_case_id: str, *, include_generations: bool = False) -> dict[str, Any]:
+        """The case; with `include_generations`, always with its generations: Tela documents the flag on the list
+        route only, so when the by-ID answer has none they come from the prompt's list, which has them."""
         case_id = check_id(test_case_id, argument="id", provider="tela")
-        params = {"includeGenerations": "true"} if include_generations else None
-        return await require(self._http, "tela").get_object(
+        params = [("includeGenerations", "true")] if include_generations else None
+        case = await require(self._http, "tela").get_object(
             f"/test-case/{case_id}", subject=f"test case '{case_id}'", params=params, ttl=lambda case: self._ttl
         )
+        prompt_id = case.get("promptId")
+        if not include_generations or "generations" in case or not isinstance(prompt_id, str):
+            return case
+        listed = await self.list_test_cases(prompt_id, include_generations=True)
+        for item in listed["items"]:
+            if isinstance(item, dict) and item.get("id") == case.get("id") and "generations" in item:
+                return {**case, "generations": item["generations"]}  # a copy: a cached case stays as Tela sent it
+        return case
 
-    async def list_test_cases(self, prompt_id: str, *, include_generations: bool = False) -> dict[str, Any]:
+    async def list_test_cases(
+        self, prompt_id: str, *, include_generations: bool = False, prompt_version_ids: list[str] | None = None
+    ) -> dict[str, Any]:
         checked = check_id(prompt_id, argument="prompt_id", provider="tela")
-        params = {"promptId": checked, **({"includeGenerations": "true"} if include_generations else {})}
+        params = [("promptId", checked)]
+        params += [
+            ("promptVersionIds", check_id(version, argument="prompt_version_ids", provider="tela"))
+            for version in prompt_version_ids or []
+        ]
+        if include_generations:
+            params.append(("includeGenerations", "true"))
         return await require(self._http, "tela").get_object(
             "/test-case", subject=f"prompt '{checked}'", params=params, items=True, ttl=lambda cases: self._ttl
         )
+
+    async def run_test_cases(self, prompt_version_id: str, test_case_ids: list[str] | None = None) -> dict[str, Any]:
+        """Start generations for a prompt version's cases (all of them when `test_case_ids` is None)."""
+        version = check_id(prompt_version_id, argument="prompt_version_id", provider="tela")
+        body: dict[str, Any] = {"promptVersionId": version}
+        if test_case_ids is not None:
+            if not test_case_ids:
+                raise InvalidArgument(
+                    "test_case_ids must name at least one case, or be left out to run them all. Nothing was sent.",
+                    provider="tela",
+                )
+            body["testCaseIds"] = [check_id(case, argument="test_case_ids", provider="tela") for case in test_case_ids]
+        answer = await require(self._http, "tela").post_object(
+            "/test-case/run-all",
+            body,
+            subject=f"a run of prompt version '{version}'",
+            started="the cases' generations (get_test_case with include_generations)",
+        )
+        logger.info(
+            "started Tela run %s: prompt version %s, cases %s",
+            answer.get("executionId") or "(none: every case was already running)",
+            version,
+            ",".join(body.get("testCaseIds", [])) or "all",
+        )
+        return answer
+
+    async def check_key(self) -> None:
+        """What Tela's own integrations use to check a key, falling back to the documented list route when an
+        older deployment has no `/api-key` (a 404 there and on the list means a wrong base URL, not a good key)."""
+        http = require(self._http, "tela")
+        try:
+            await http.get_object("/api-key", subject="the API key")
+        except NotFound:
+            await http.get_object(
+                "/test-case", subject="test cases", params=[("promptId", PROBE_PROMPT_ID)], items=True
+            )
