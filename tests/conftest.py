@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -15,6 +16,7 @@ from mcp_types import CallToolResult
 
 from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS, Settings, load_settings
 from mcp_server.server import build_server
+from mcp_server.workflow import Clock
 
 # Every tool, in the order tools/list gives them (the README table and manifest.json must match).
 TOOL_NAMES = [
@@ -143,10 +145,32 @@ def make_settings(flags: dict[str, Any] | None = None, **env: str) -> Settings:
     return load_settings(flags, env={"RETELL_API_KEY": RETELL_KEY, "TELA_API_KEY": TELA_KEY, **env})
 
 
+class FakeClock:
+    """Time that moves only when slept on: waits and polls run in microseconds, yet see the time pass."""
+
+    def __init__(self) -> None:
+        self.time = 1000.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.time += seconds
+        await anyio.sleep(0)
+
+    def clock(self) -> Clock:
+        return Clock(now=self.now, sleep=self.sleep)
+
+
 @asynccontextmanager
-async def connect(vendors: FakeVendors, settings: Settings | None = None) -> AsyncIterator[Client]:
+async def connect(
+    vendors: FakeVendors, settings: Settings | None = None, clock: FakeClock | None = None
+) -> AsyncIterator[Client]:
     """The real server, reached through the SDK's in-memory client, with `vendors` in place of the network."""
-    server = build_server(settings or make_settings(), transport=vendors.transport())
+    extra = {"clock": clock.clock()} if clock else {}
+    server = build_server(settings or make_settings(), transport=vendors.transport(), **extra)
     async with Client(server) as client:
         yield client
 

@@ -15,6 +15,7 @@ from tests.conftest import (
     RETELL_KEY,
     RETELL_RUN,
     TELA_CASE,
+    FakeClock,
     FakeVendors,
     connect,
     error_of,
@@ -279,3 +280,128 @@ async def test_prompt_with_a_malformed_id_is_refused(vendors: FakeVendors) -> No
         with pytest.raises(MCPError) as caught:
             await client.get_prompt("review_test_case", {"id": "../../etc"})
     assert caught.value.error.code == -32602 and "UUID" in caught.value.error.message
+
+
+def batch_of(status: str, passed: int, failed: int, errored: int = 0, total: int | None = None) -> dict[str, Any]:
+    return {"test_case_batch_job_id": "tcbj_1", "status": status, "pass_count": passed, "fail_count": failed,
+            "error_count": errored, "total_count": passed + failed + errored if total is None else total}  # fmt: skip
+
+
+def single_page(runs: list[dict[str, Any]], **page: Any) -> dict[str, Any]:
+    return {"items": runs, "has_more": False, "pagination_key": None, **page}
+
+
+def batch_vendor(batches: Any, pages: Any) -> Any:
+    """Retell answering get-batch-test from `batches` (one per call, the last repeated) and list-test-runs pages."""
+    batch_answers = iter(batches)
+    last: list[dict[str, Any]] = []
+
+    def route(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.startswith("/get-batch-test/"):
+            last[:] = [next(batch_answers, last[0] if last else None)]
+            return json_response(200, last[0])
+        return json_response(200, pages(request) if callable(pages) else pages)
+
+    return route
+
+
+async def test_summary_puts_retells_counts_beside_its_recount_and_asks_for_1000_runs(vendors: FakeVendors) -> None:
+    """Retell's own status and counts are reported unchanged next to the recount; when they agree and the batch
+    is complete the summary says complete; runs are read 1,000 per page (Retell's maximum)."""
+    runs = [run_of("a", "pass"), run_of("b", "fail", "refund"), run_of("c", "error", "greet")]
+    vendors.retell = batch_vendor([batch_of("complete", 1, 1, 1)], single_page(runs))
+    summary = (await call(vendors, "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1"})).structured_content
+    assert summary is not None
+    assert {k: summary[k] for k in ("status", "pass_count", "fail_count", "error_count", "total_count")} == {
+        "status": "complete", "pass_count": 1, "fail_count": 1, "error_count": 1, "total_count": 3}  # fmt: skip
+    assert summary["total_runs"] == 3 and summary["counts"] == {"pass": 1, "fail": 1, "error": 1}
+    assert summary["complete"] is True and summary["incomplete_reason"] is None
+    assert vendors.requests[1].url.params["limit"] == "1000"
+
+
+@pytest.mark.parametrize(
+    ("batch", "page", "reason"),
+    [
+        (batch_of("complete", 5, 1), single_page([run_of("a", "pass")]), "recounted 1 runs but Retell counts 6"),
+        (batch_of("in_progress", 0, 0, total=1), single_page([run_of("a", "pending")]), "the batch is in_progress"),
+        (batch_of("complete", 1, 0), single_page([run_of("a", "pass")], has_more=True), "gave no new pagination_key"),
+    ],
+)
+async def test_summary_says_plainly_when_it_is_not_the_whole_outcome(
+    vendors: FakeVendors, batch: dict[str, Any], page: dict[str, Any], reason: str
+) -> None:
+    """A recount short of Retell's total_count, a batch still running, or paging cut short: complete is false,
+    and incomplete_reason says why."""
+    vendors.retell = batch_vendor([batch], page)
+    summary = (await call(vendors, "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1"})).structured_content
+    assert summary is not None and summary["complete"] is False and reason in summary["incomplete_reason"]
+
+
+async def test_a_5000_run_batch_summarizes_in_a_small_answer(vendors: FakeVendors) -> None:
+    """Five pages of 1,000 runs with transcripts, 300 of them failed: 25 failed runs are listed, the other 275
+    counted in failed_not_shown, each explanation clipped, and the whole answer stays a few kilobytes."""
+    long_why = "x" * 2000
+
+    def page(request: httpx2.Request) -> dict[str, Any]:
+        number = int(request.url.params.get("pagination_key", "p0")[1:])
+        runs = [{**run_of(f"r{number}_{i}", "fail" if i < 60 else "pass"), "result_explanation": long_why}
+                for i in range(1000)]  # fmt: skip
+        more = number < 4
+        return {"items": runs, "has_more": more, "pagination_key": f"p{number + 1}" if more else None}
+
+    vendors.retell = batch_vendor([batch_of("complete", 4700, 300)], page)
+    result = await call(vendors, "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1"})
+    summary = result.structured_content
+    assert summary is not None and summary["complete"] is True and summary["pages"] == 5
+    assert summary["counts"] == {"fail": 300, "pass": 4700}
+    assert len(summary["failed"]) == 25 and summary["failed_not_shown"] == 275
+    assert all(len(run["result_explanation"]) == 500 for run in summary["failed"])
+    assert len(result.content[0].text) < 16_000
+
+
+async def test_wait_seconds_polls_the_batch_until_complete_with_progress(vendors: FakeVendors) -> None:
+    """wait_seconds polls get-batch-test (5 s apart, on the injected clock) until complete, with one progress
+    notification per poll counting finished runs of the total, then summarizes."""
+    batches = [
+        batch_of("in_progress", 0, 0, total=2),
+        batch_of("in_progress", 1, 0, total=2),
+        batch_of("complete", 1, 1),
+    ]
+    vendors.retell = batch_vendor(batches, single_page([run_of("a", "pass"), run_of("b", "fail")]))
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
+    clock = FakeClock()
+    async with connect(vendors, clock=clock) as client:
+        result = await client.call_tool(
+            "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1", "wait_seconds": 30},
+            progress_callback=on_progress,
+        )  # fmt: skip
+    assert result.structured_content is not None and result.structured_content["complete"] is True
+    assert [(value, total) for value, total, _ in progress[:3]] == [(0, 2), (1, 2), (2, 2)]
+    assert progress[2][2] == "poll 3: batch complete, 2 of 2 runs finished"
+    assert clock.slept == [5.0, 5.0]
+    assert [r.url.path for r in vendors.requests].count("/get-batch-test/tcbj_1") == 3
+
+
+async def test_a_batch_still_running_when_the_wait_ends_is_a_result(vendors: FakeVendors) -> None:
+    """Time up with the batch in progress: the summary as it stands, complete false, not an error; the last poll
+    comes at the end of the wait, not an interval before it."""
+    vendors.retell = batch_vendor([batch_of("in_progress", 0, 0, total=1)], single_page([run_of("a", "pending")]))
+    clock = FakeClock()
+    async with connect(vendors, clock=clock) as client:
+        result = await client.call_tool(
+            "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1", "wait_seconds": 12}
+        )
+    assert result.is_error is False and result.structured_content is not None
+    assert result.structured_content["status"] == "in_progress" and result.structured_content["complete"] is False
+    assert clock.slept == [5.0, 5.0, 2.0]
+
+
+@pytest.mark.parametrize("wait", [-1, 41])
+async def test_wait_seconds_is_bounded_by_the_schema(vendors: FakeVendors, wait: float) -> None:
+    """At most 40 s of waiting, so the summary that follows still ends under the usual 60 s client limit."""
+    result = await call(vendors, "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1", "wait_seconds": wait})
+    assert result.is_error is True and vendors.requests == []
