@@ -45,6 +45,14 @@ def count(texts: list[str]) -> tuple[list[int], str]:
     return [len(t.encode()) // 4 for t in texts], "estimate: bytes / 4"
 
 
+def model_visible(tools_list: str) -> str:
+    """What a model is shown of each tool: its name, description and input schema (not titles, annotations or
+    output schemas, which clients keep for themselves)."""
+    tools = json.loads(tools_list)["tools"]
+    keep = ("name", "description", "inputSchema")
+    return json.dumps([{key: tool[key] for key in keep if key in tool} for tool in tools], separators=(",", ":"))
+
+
 def wire(model: object) -> str:
     return json.dumps(model.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":"))  # type: ignore[attr-defined]
 
@@ -57,6 +65,9 @@ async def tools_list_of(command: list[str], env: dict[str, str]) -> str:
 
 
 async def main() -> None:
+    with_runs = build_server(demo_settings(load_settings({"allow_runs": True}, env={})), transport=demo_transport())
+    async with Client(with_runs, mode="legacy") as client:
+        ours_with_runs = wire(await client.list_tools())
     server = build_server(demo_settings(load_settings(env={})), transport=demo_transport())
     async with Client(server, mode="legacy") as client:
         ours = wire(await client.list_tools())
@@ -65,7 +76,14 @@ async def main() -> None:
         missing = await client.call_tool("get_test_run", {"test_case_job_id": "nope"})
     env = {**os.environ, "RETELL_API_KEY": "key_tokens_0123456789", "RETELL_BASE_URL": "http://127.0.0.1:9"}
     texts = {
-        f"tools/list (this server, {len(json.loads(ours)['tools'])} tools)": ours,
+        f"model-visible tools (name, description, input schema; {len(json.loads(ours)['tools'])} tools, runs off)": (
+            model_visible(ours)
+        ),
+        f"model-visible tools ({len(json.loads(ours_with_runs)['tools'])} tools, allow_runs on)": model_visible(
+            ours_with_runs
+        ),
+        f"tools/list on the wire (this server, {len(json.loads(ours)['tools'])} tools, with output schemas)": ours,
+        f"tools/list on the wire ({len(json.loads(ours_with_runs)['tools'])} tools, allow_runs on)": ours_with_runs,
         "tools/list (SDK floor, 1 tool)": await tools_list_of([sys.executable, str(HERE / "floor_server.py")], env),
         "result text: failed Retell run (demo)": run.content[0].text,
         "result text: Tela test case (demo)": case.content[0].text,

@@ -258,8 +258,8 @@ def _page(items: list[Any], request: httpx2.Request) -> httpx2.Response:
 
 
 class DemoVendors:
-    """Both vendors, from the records above, plus what this session started: each started batch finishes (all
-    runs pass: the "fixed" agent) after two polls of get-batch-test."""
+    """Both vendors, from the records above, plus what this session started: each started batch is in progress at
+    its first get-batch-test and finished at its second, every run passing (the "fixed" agent)."""
 
     def __init__(self) -> None:
         self.runs: dict[str, dict[str, Any]] = {**copy.deepcopy(RETELL_RUNS), **copy.deepcopy(BASELINE_RUNS)}
@@ -328,14 +328,14 @@ class DemoVendors:
     def _batch(self, batch_id: str) -> httpx2.Response:
         if batch_id not in self.batch_runs:
             return _retell_error(404, "Not Found")
-        if batch_id in self.polls:  # a started batch moves on with every poll
+        if batch_id in self.polls:  # a started batch runs at the first poll and has finished by the second
             self.polls[batch_id] += 1
-            for index, run_id in enumerate(self.batch_runs[batch_id]):
-                if self.polls[batch_id] >= 2 or index == 0:
-                    run = self.runs[run_id]
+            for run_id in self.batch_runs[batch_id]:
+                run = self.runs[run_id]
+                if self.polls[batch_id] >= 2:
                     self.runs[run_id] = _passed_copy(run_id, run["test_case_definition_id"], run["creation_timestamp"])
                 else:
-                    self.runs[run_id]["status"] = "in_progress"
+                    run["status"] = "in_progress"
         return _json(200, self._batch_object(batch_id))
 
     def _start_batch(self, body: dict[str, Any]) -> httpx2.Response:

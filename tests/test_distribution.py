@@ -45,11 +45,16 @@ def test_every_json_snippet_in_the_readme_parses() -> None:
 
 
 @pytest.mark.anyio
-async def test_readme_tool_table_matches_the_server() -> None:
-    """The README's tool table lists exactly the tools the server lists, in order."""
+async def test_readme_tool_tables_match_the_server_with_and_without_runs() -> None:
+    """The README's read-tool table lists exactly what the server lists by default, in order; with the run tools'
+    table after it, exactly what it lists with allow_runs."""
     section = README.split("## Tools", 1)[1].split("\n## ", 1)[0]
-    names = re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
-    assert names == [t.name for t in await listed_tools()]
+    reads, runs = section.split("### Tools that start runs", 1)
+    read_names = re.findall(r"^\| `([a-z_]+)` \|", reads, re.M)
+    run_names = re.findall(r"^\| `([a-z_]+)` \|", runs, re.M)
+    assert read_names == [t.name for t in await listed_tools()]
+    async with connect(FakeVendors(), make_settings({"allow_runs": True})) as client:
+        assert read_names + run_names == [t.name for t in (await client.list_tools()).tools]
 
 
 @pytest.mark.anyio

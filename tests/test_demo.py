@@ -1,0 +1,98 @@
+"""The demo tells the whole story offline: the README's walkthrough, step by step, through a real client session
+(issue 9, point 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from mcp_server.config import load_settings
+from mcp_server.demo import DEMO_AGENT_ID, DEMO_PROMPT_ID, DEMO_PROMPT_VERSION_ID, demo_settings, demo_transport
+from mcp_server.server import build_server
+from tests.conftest import TOOL_NAMES, FakeClock
+
+pytestmark = pytest.mark.anyio
+
+CASE_ID = "550e8400-e29b-41d4-a716-446655440003"
+READS: dict[str, dict[str, Any]] = {
+    "get_test_run": {"test_case_job_id": "tcj_demo_failed"},
+    "get_test_case": {"id": CASE_ID, "include_generations": True},
+    "get_batch_test": {"test_case_batch_job_id": "tcbj_demo_latest"},
+    "list_test_runs": {"test_case_batch_job_id": "tcbj_demo_baseline", "limit": 1},
+    "get_test_case_definition": {"test_case_definition_id": "tcd_demo_refund"},
+    "list_test_cases": {"prompt_id": DEMO_PROMPT_ID, "prompt_version_ids": [DEMO_PROMPT_VERSION_ID]},
+    "summarize_batch_test": {"test_case_batch_job_id": "tcbj_demo_latest"},
+    "wait_for_test_run": {"test_case_job_id": "tcj_demo_passed"},
+    "list_batch_tests": {"agent_id": DEMO_AGENT_ID},
+    "list_test_case_definitions": {"llm_id": "llm_demo_support"},
+}
+
+
+def demo_client(clock: FakeClock, *, allow_runs: bool = True) -> Client:
+    settings = demo_settings(load_settings({"allow_runs": allow_runs}, env={}))
+    return Client(build_server(settings, transport=demo_transport(), clock=clock.clock()))
+
+
+def test_every_read_tool_has_a_demo_call() -> None:
+    assert list(READS) == TOOL_NAMES
+
+
+@pytest.mark.parametrize("tool", READS)
+async def test_every_read_tool_answers_something_real_in_the_demo(tool: str) -> None:
+    """No read tool answers not_found (or any error) for the demo IDs the README gives."""
+    async with demo_client(FakeClock(), allow_runs=False) as client:
+        result = await client.call_tool(tool, READS[tool])
+    assert result.is_error is False, result.content[0].text
+    assert result.structured_content
+
+
+async def test_the_readme_walkthrough_runs_in_one_session() -> None:
+    """Find the last batch of agent_demo_support, summarize it, diagnose its failure, rerun the failed test, wait
+    for the rerun, and summarize it: every step answers, and the rerun goes from in_progress to complete."""
+    clock = FakeClock()
+    async with demo_client(clock) as client:
+        batches = (await client.call_tool("list_batch_tests", {"agent_id": DEMO_AGENT_ID})).structured_content
+        assert batches is not None
+        latest = batches["items"][0]["test_case_batch_job_id"]
+        assert latest == "tcbj_demo_latest"
+
+        summary = (
+            await client.call_tool("summarize_batch_test", {"test_case_batch_job_id": latest})
+        ).structured_content
+        assert summary is not None and summary["complete"] is True and summary["counts"] == {"fail": 1, "pass": 1}
+        (failure,) = summary["failed"]
+        assert failure["test_case_job_id"] == "tcj_demo_failed"
+
+        prompt = await client.get_prompt("diagnose_test_run", {"test_case_job_id": failure["test_case_job_id"]})
+        assert "get_test_run" in prompt.messages[0].content.text  # type: ignore[union-attr]
+        run = (await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})).structured_content
+        assert run is not None and run["status"] == "fail" and run["test_case_definition_id"] == "tcd_demo_refund"
+
+        started = await client.call_tool(
+            "run_batch_test", {"test_case_definition_ids": ["tcd_demo_refund"], "agent_id": DEMO_AGENT_ID}
+        )
+        rerun = started.structured_content
+        assert rerun is not None and rerun["status"] == "in_progress"
+        assert rerun["test_case_batch_job_id"] == "tcbj_demo_rerun_1"
+
+        waited = await client.call_tool(
+            "summarize_batch_test", {"test_case_batch_job_id": "tcbj_demo_rerun_1", "wait_seconds": 30}
+        )
+        final = waited.structured_content
+        assert final is not None and final["status"] == "complete" and final["complete"] is True
+        assert final["counts"] == {"pass": 1} and final["failed"] == []
+        assert clock.slept  # it waited: the rerun was still running at first
+
+        newest = (await client.call_tool("list_batch_tests", {"agent_id": DEMO_AGENT_ID})).structured_content
+        assert newest is not None and newest["items"][0]["test_case_batch_job_id"] == "tcbj_demo_rerun_1"
+
+
+async def test_tela_runs_in_the_demo() -> None:
+    """run_test_cases answers an execution ID in the demo, and the prompt's failing case shows its generation."""
+    async with demo_client(FakeClock()) as client:
+        answer = await client.call_tool("run_test_cases", {"prompt_version_id": DEMO_PROMPT_VERSION_ID})
+        case = await client.call_tool("get_test_case", {"id": CASE_ID, "include_generations": True})
+    assert answer.structured_content is not None and answer.structured_content["executionId"]
+    assert case.structured_content is not None and case.structured_content["generations"]
