@@ -34,28 +34,23 @@ class RetellBatchTest(VendorObject):
     status: Any = Field(None, description="string: where the batch stands")
 
 
-class RetellTestRunPage(VendorObject):
-    """One page of a batch's test runs, exactly as Retell returns it."""
+class RetellPage(VendorObject):
+    """One page of a Retell listing, exactly as Retell returns it: pass `pagination_key` back for the next."""
 
+    has_more: Any = Field(None, description="boolean: another page follows")
+    pagination_key: Any = Field(None, description="string or null: pass it back to get the next page")
+
+
+class RetellTestRunPage(RetellPage):
     items: Any = Field(None, description="array of test runs, as get_test_run returns them")
-    has_more: Any = Field(None, description="boolean: another page follows")
-    pagination_key: Any = Field(None, description="string or null: pass it back to get the next page")
 
 
-class RetellBatchTestPage(VendorObject):
-    """One page of batch tests, exactly as Retell returns it."""
-
+class RetellBatchTestPage(RetellPage):
     items: Any = Field(None, description="array of batch tests, as get_batch_test returns them")
-    has_more: Any = Field(None, description="boolean: another page follows")
-    pagination_key: Any = Field(None, description="string or null: pass it back to get the next page")
 
 
-class RetellDefinitionPage(VendorObject):
-    """One page of test case definitions, exactly as Retell returns it."""
-
+class RetellDefinitionPage(RetellPage):
     items: Any = Field(None, description="array of test case definitions")
-    has_more: Any = Field(None, description="boolean: another page follows")
-    pagination_key: Any = Field(None, description="string or null: pass it back to get the next page")
 
 
 class RetellTestCaseDefinition(VendorObject):
