@@ -11,7 +11,8 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_server.errors import BadUpstreamResponse
+from mcp_server.errors import BadUpstreamResponse, InvalidArgument
+from mcp_server.upstream.ids import check_token
 from mcp_server.upstream.retell import FINAL_STATUSES, RetellClient
 from mcp_server.upstream.schema import lean_schema
 
@@ -135,6 +136,16 @@ async def summarize_batch(
         if not isinstance(next_key, str) or not next_key or next_key in seen_keys:
             stopped = f"paging stopped after {pages} pages: Retell said more follow but gave no new pagination_key"
             break
+        try:
+            check_token(next_key, argument="pagination_key", provider="retell")
+        except InvalidArgument:
+            # Retell's own key, not the user's argument: a vendor fault, reported as one.
+            raise BadUpstreamResponse(
+                f"Retell's page {pages} of batch test '{batch_id}' has a pagination_key that cannot be sent back "
+                "safely (not printable ASCII, or over 1,024 characters).",
+                provider="retell",
+                status=200,
+            ) from None
         if pages >= MAX_PAGES or clock.now() - started >= PAGING_STOP_SECONDS:
             stopped = f"paging stopped after {pages} pages to answer in time; list_test_runs reads the rest"
             break

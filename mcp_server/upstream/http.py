@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -45,9 +47,13 @@ CALL_BUDGET_SECONDS = 50.0
 BACKOFF_INITIAL_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
 ERROR_BODY_LIMIT = 64 * 1024
+RETRY_AFTER_MAX_SECONDS = 86_400.0
 VENDOR_MESSAGE_LIMIT = 300
 
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
+# A three-digit exponent or a 300-digit run: the only ways a JSON number can overflow a float. Checking for them
+# first keeps the walk over the parsed document off the common path.
+_MAYBE_HUGE_NUMBER = re.compile(rb"[eE][+]?0*[1-9][0-9]{2}|[0-9]{300}")
 
 
 @dataclass(frozen=True)
@@ -254,10 +260,25 @@ class VendorHTTP:
         params = tuple(exchange.params) if exchange.params else None
         async with self._client.stream(exchange.method, url, params=params, json=exchange.body) as response:
             status = response.status_code
-            if 200 <= status < 300:
-                body = await self._read_body(response, self._policy.max_response_bytes, exchange.started)
-                return self._parse(body, status, exchange), len(body)
-            body = await self._read_body(response, ERROR_BODY_LIMIT, exchange.started, truncate=True)
+            try:
+                if 200 <= status < 300:
+                    body = await self._read_body(response, self._policy.max_response_bytes, exchange.started)
+                    return self._parse(body, status, exchange), len(body)
+                body = await self._read_body(response, ERROR_BODY_LIMIT, exchange.started, truncate=True)
+            except httpx2.DecodingError:
+                # Not a transport fault: the vendor (or a proxy) labelled the body with a coding it does not have.
+                coding = response.headers.get("content-encoding", "")
+                raise BadUpstreamResponse(
+                    f"{self.name} answered HTTP {status} with a body that is not the {coding!r} its Content-Encoding "
+                    "says"
+                    + (
+                        _started_advice(exchange.started, "probably started")
+                        if exchange.started and status < 300
+                        else f". This is a fault on {self.name}'s side or in a proxy between us; try again later."
+                    ),
+                    provider=self.provider,
+                    status=status,
+                ) from None
             return self._status_error(response, body, exchange)
 
     async def _read_body(
@@ -291,7 +312,10 @@ class VendorHTTP:
         expected, wanted = (list, "an array") if exchange.items else (dict, "an object")
         problem: str | None = None
         try:
-            document = pydantic_core.from_json(body) if body.strip() else None
+            # NaN and Infinity are not JSON; neither is a number too large for a float (1e999 would parse as inf).
+            document = pydantic_core.from_json(body, allow_inf_nan=False) if body.strip() else None
+            if _MAYBE_HUGE_NUMBER.search(body) and not _all_finite(document):
+                raise ValueError("a number too large for a float")
         except (ValueError, RecursionError):
             document, problem = None, "a body that is not valid JSON"
         if problem is None and not isinstance(document, expected):
@@ -447,22 +471,33 @@ def _backoff(attempt: int) -> float:
 
 
 def _retry_after(headers: httpx2.Headers) -> float | None:
-    """Seconds the vendor asked us to wait: `retry-after-ms`, else `Retry-After` as seconds or an HTTP date."""
+    """Seconds the vendor asked us to wait: `retry-after-ms`, else `Retry-After` as seconds or an HTTP date.
+    A value that is not a sane number of seconds (`inf`, `1e400`, `nan`, a date past year 9999, over a day) is
+    ignored, so the error JSON only ever carries a finite `retry_after_seconds`."""
     milliseconds = headers.get("retry-after-ms")
     if milliseconds is not None:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):
+            if math.isfinite(wait := float(milliseconds) / 1000) and wait <= RETRY_AFTER_MAX_SECONDS:
+                return max(0.0, wait)
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        wait = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        try:
+            wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+    return max(0.0, wait) if math.isfinite(wait) and wait <= RETRY_AFTER_MAX_SECONDS else None
+
+
+def _all_finite(value: object) -> bool:
+    """Whether no float anywhere in a parsed JSON document is infinite (walked only when the body hints at one)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_all_finite(item) for item in value)
+    return True
