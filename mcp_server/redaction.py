@@ -19,7 +19,12 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        secrets = list(secrets)
+        secrets = [secret for secret in secrets if secret]
+        # A secret shorter than WINDOW (an HTTP auth token, say) is masked whole: its own hash, by its length.
+        self._short: dict[int, frozenset[int]] = {}
+        for secret in secrets:
+            if len(secret) < WINDOW:
+                self._short[len(secret)] = self._short.get(len(secret), frozenset()) | {hash(secret)}
         self._hashes = frozenset(
             hash(secret[i : i + WINDOW]) for secret in secrets for i in range(max(0, len(secret) - WINDOW + 1))
         )
@@ -30,20 +35,24 @@ class Redactor:
         )
 
     def __bool__(self) -> bool:
-        return bool(self._hashes)
+        return bool(self._hashes or self._short)
 
     def __repr__(self) -> str:
-        return f"Redactor({len(self._hashes)} pieces)"
+        return f"Redactor({len(self._hashes) + sum(map(len, self._short.values()))} pieces)"
 
     def __call__(self, text: str) -> str:
-        if not self._hashes or len(text) < WINDOW or not self._may_contain_a_secret(text):
+        windows = [(length, hashes) for length, hashes in self._short.items() if len(text) >= length]
+        if len(text) >= WINDOW and self._hashes and self._may_contain_a_secret(text):
+            windows.append((WINDOW, self._hashes))
+        if not windows:
             return text
         covered = [False] * len(text)
         found = False
-        for start in range(len(text) - WINDOW + 1):
-            if hash(text[start : start + WINDOW]) in self._hashes:
-                covered[start : start + WINDOW] = [True] * WINDOW
-                found = True
+        for length, hashes in windows:
+            for start in range(len(text) - length + 1):
+                if hash(text[start : start + length]) in hashes:
+                    covered[start : start + length] = [True] * length
+                    found = True
         if not found:
             return text
         out: list[str] = []
@@ -67,8 +76,13 @@ class RedactingFilter(logging.Filter):
         self._redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Never raises: a record whose arguments do not fit its format (any library's mistake) is kept as its
+        format string alone, without the arguments, which may hold anything."""
         if self._redactor:
-            message = record.getMessage()
+            try:
+                message = record.getMessage()
+            except Exception:  # a filter that raises would break the caller's log call, not just the log line
+                message = f"{record.msg} [log arguments that do not fit this message were dropped]"
             if record.exc_info and not record.exc_text:
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.msg, record.args = self._redactor(message), None

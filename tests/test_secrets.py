@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import string
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mcp_server.cli import configure_logging
 from mcp_server.redaction import Redactor
 from mcp_server.server import build_server, open_upstreams
 from tests.conftest import RETELL_KEY, TELA_KEY, FakeVendors, make_settings
@@ -66,3 +68,23 @@ def test_redactor_removes_every_run_of_eight_key_characters_wherever_it_sits(key
     text = data.draw(st.text(max_size=20)) + key[start:end] + data.draw(st.text(max_size=20))
     out = Redactor([key])(text)
     assert all(key[i : i + 8] not in out for i in range(len(key) - 7))
+
+
+def test_a_secret_shorter_than_the_window_is_masked_whole() -> None:
+    """An HTTP auth token of 6 characters (or any short secret) never appears, even echoed into vendor text."""
+    redact = Redactor(["tok3n9", "key_retell_5f1c9a7d3e2b8046aa"])
+    assert redact("the vendor said: bad token tok3n9!") == "the vendor said: bad token [redacted]!"
+    assert "tok3n9" not in redact("tok3n9tok3n9 and 5f1c9a7d3e")
+    assert redact("nothing secret here") == "nothing secret here"
+
+
+def test_the_log_filter_never_raises_on_a_malformed_log_call(capsys: pytest.CaptureFixture[str]) -> None:
+    """A library's log call whose arguments do not fit its format neither raises at the call site nor leaks its
+    arguments; the line is still written, redacted."""
+    configure_logging("INFO", Redactor(["key_retell_5f1c9a7d3e2b8046aa"]))
+    logger = logging.getLogger("some.library")
+    logger.info("two placeholders %s %s", "key_retell_5f1c9a7d3e2b8046aa")  # one argument short
+    logger.info("fine: %s", "key_retell_5f1c9a7d3e2b8046aa")
+    _, err = capsys.readouterr()
+    assert "two placeholders %s %s [log arguments that do not fit this message were dropped]" in err
+    assert "fine: [redacted]" in err and "5f1c9a7d" not in err
