@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 import uuid
 from typing import Any
 
@@ -248,10 +249,14 @@ def _retell_error(status: int, message: str) -> httpx2.Response:
 
 
 def _page(items: list[Any], request: httpx2.Request) -> httpx2.Response:
-    """Retell's paging: `limit` items from the offset the pagination key names."""
+    """Retell's paging: `limit` items from the offset the pagination key names; a key it never issued is a 400,
+    as a real vendor would answer a key it does not know."""
     params = request.url.params
     limit = int(params.get("limit", "50"))
-    start = int(params.get("pagination_key", "p0")[1:] or 0)
+    key = params.get("pagination_key", "p0")
+    if not re.fullmatch(r"p[0-9]{1,9}", key):
+        return _retell_error(400, "Invalid pagination_key")
+    start = int(key[1:])
     more = start + limit < len(items)
     return _json(200, {"items": items[start : start + limit], "has_more": more, "pagination_key": f"p{start + limit}"
                        if more else None})  # fmt: skip

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -96,3 +97,22 @@ async def test_tela_runs_in_the_demo() -> None:
         case = await client.call_tool("get_test_case", {"id": CASE_ID, "include_generations": True})
     assert answer.structured_content is not None and answer.structured_content["executionId"]
     assert case.structured_content is not None and case.structured_content["generations"]
+
+
+async def test_a_pagination_key_the_demo_never_issued_is_the_vendors_400() -> None:
+    """A made-up pagination_key gets the error a vendor would give (an error result), never a traceback; the key
+    the demo did issue reads the next page."""
+    async with demo_client(FakeClock(), allow_runs=False) as client:
+        made_up = await client.call_tool(
+            "list_test_runs", {"test_case_batch_job_id": "tcbj_demo_latest", "pagination_key": "abc"}
+        )
+        first = await client.call_tool("list_test_runs", {"test_case_batch_job_id": "tcbj_demo_latest", "limit": 1})
+        assert first.structured_content is not None and first.structured_content["has_more"] is True
+        key = first.structured_content["pagination_key"]
+        second = await client.call_tool(
+            "list_test_runs", {"test_case_batch_job_id": "tcbj_demo_latest", "limit": 1, "pagination_key": key}
+        )
+    error = json.loads(made_up.content[0].text)["error"]
+    assert (error["code"], error["status"]) == ("upstream_error", 400) and "pagination_key" in error["message"]
+    assert second.structured_content is not None
+    assert second.structured_content["items"][0]["test_case_job_id"] == "tcj_demo_passed"
