@@ -236,3 +236,22 @@ async def test_without_allow_runs_the_list_is_byte_for_byte_the_read_only_list(v
         async with Client(build_server(settings, transport=vendors.transport())) as client:
             lists.append((await client.list_tools()).model_dump_json())
     assert lists[0] == lists[1]
+
+
+@pytest.mark.parametrize("vendor", TOOLS)
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [(b"<html>ok</html>", "not valid JSON"), (b"[]", "instead of an object"), (b'{"n": 1e999}', "not valid JSON")],
+)
+async def test_a_run_answered_2xx_with_an_unusable_body_probably_started(
+    vendors: FakeVendors, vendor: str, body: bytes, problem: str
+) -> None:
+    """A 2xx means the vendor accepted the run even when its body is unusable: bad_upstream_response, one request,
+    and the message says where to find the run rather than 'try again'."""
+    tool, arguments, check = TOOLS[vendor]
+    setattr(vendors, vendor, lambda request: httpx2.Response(201, content=body))
+    error = error_of(await run(vendors, tool, arguments))
+    assert (error["code"], error["status"], error["retryable"]) == ("bad_upstream_response", 201, False)
+    assert problem in error["message"] and "probably started" in error["message"] and check in error["message"]
+    assert "try again later" not in error["message"]
+    assert len(vendors.requests) == 1
