@@ -47,7 +47,10 @@ class UpstreamError(Exception):
 
     @property
     def is_retryable(self) -> bool:
-        return self.retryable if self._retryable is None else self._retryable
+        return self._retryable_by_kind() if self._retryable is None else self._retryable
+
+    def _retryable_by_kind(self) -> bool:
+        return self.retryable
 
     def payload(self) -> dict[str, Any]:
         error: dict[str, Any] = {
@@ -104,10 +107,7 @@ class UpstreamFault(UpstreamError):
 
     code = "upstream_error"
 
-    @property
-    def is_retryable(self) -> bool:
-        if self._retryable is not None:
-            return self._retryable
+    def _retryable_by_kind(self) -> bool:
         return self.status is not None and (self.status >= 500 or self.status in (408, 409))
 
 

@@ -68,12 +68,16 @@ class BatchSummary(BaseModel):
     pages: int
 
 
+def _count(batch: dict[str, Any], key: str) -> int | None:
+    """One of Retell's counts, when it is one (the vendor's object is not validated: JSON's true is no count)."""
+    value = batch.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _finished(batch: dict[str, Any]) -> tuple[float, float | None]:
     """(finished runs, total) from a batch object's counts, for progress; total None when Retell gives none."""
-    counts = [batch.get(key) for key in ("pass_count", "fail_count", "error_count")]
-    finished = sum(count for count in counts if isinstance(count, int) and not isinstance(count, bool))
-    total = batch.get("total_count")
-    return finished, total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None
+    finished = sum(_count(batch, key) or 0 for key in ("pass_count", "fail_count", "error_count"))
+    return finished, _count(batch, "total_count") or None
 
 
 async def wait_for_batch(
@@ -153,8 +157,8 @@ async def summarize_batch(
         key = next_key
     total_runs = sum(counts.values())
     reasons = [stopped] if stopped else []
-    total_count = batch.get("total_count")
-    if isinstance(total_count, int) and not isinstance(total_count, bool) and total_runs != total_count:
+    total_count = _count(batch, "total_count")
+    if total_count is not None and total_runs != total_count:
         reasons.append(f"recounted {total_runs} runs but Retell counts {total_count}")
     if batch.get("status") != "complete":
         reasons.append(f"the batch is {batch.get('status')}, so its runs may still change")
@@ -164,7 +168,7 @@ async def summarize_batch(
         pass_count=batch.get("pass_count"),
         fail_count=batch.get("fail_count"),
         error_count=batch.get("error_count"),
-        total_count=total_count,
+        total_count=batch.get("total_count"),
         total_runs=total_runs,
         counts=dict(counts),
         complete=not reasons,

@@ -31,6 +31,13 @@ def check_id(value: str, *, argument: str, provider: Provider) -> str:
     raise InvalidArgument(f"{argument} must be {rule}; got {shown}. Nothing was sent.", provider=provider)
 
 
+def check_ids(values: list[str], *, argument: str, provider: Provider) -> list[str]:
+    """Every ID of a list checked, and at least one: a run of nothing is a mistake, not a request."""
+    if not values:
+        raise InvalidArgument(f"{argument} must name at least one ID. Nothing was sent.", provider=provider)
+    return [check_id(value, argument=argument, provider=provider) for value in values]
+
+
 def check_token(value: str, *, argument: str, provider: Provider) -> str:
     """An opaque vendor token (a pagination key): it only ever travels as an encoded query parameter, so any
     printable ASCII without spaces is accepted, up to 1,024 characters."""

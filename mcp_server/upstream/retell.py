@@ -10,8 +10,10 @@ from pydantic import Field
 
 from mcp_server.errors import BadUpstreamResponse, InvalidArgument
 from mcp_server.upstream.http import VendorHTTP, require
-from mcp_server.upstream.ids import RETELL_ID, check_id, check_token
+from mcp_server.upstream.ids import RETELL_ID, check_id, check_ids, check_token
 from mcp_server.upstream.schema import VendorObject
+
+logger = logging.getLogger(__name__)
 
 
 class RetellTestRun(VendorObject):
@@ -78,6 +80,10 @@ class Engine:
     def id_field(self) -> str:
         return "llm_id" if self.type == "retell-llm" else "conversation_flow_id"
 
+    def fields(self) -> dict[str, str]:
+        """How Retell names this engine, in a query and in a create-batch-test body alike."""
+        return {"type": self.type, self.id_field: self.id}
+
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
 
@@ -109,8 +115,6 @@ def choose_engine(agent_id: str | None, llm_id: str | None, conversation_flow_id
         return EngineChoice(agent_id=checked)
     return EngineChoice(engine=Engine("retell-llm" if name == "llm_id" else "conversation-flow", checked))
 
-
-logger = logging.getLogger(__name__)
 
 # A run in one of these states never changes again, so it can be served from memory.
 FINAL_STATUSES = frozenset({"pass", "fail", "error"})
@@ -199,7 +203,7 @@ class RetellClient:
         choice = choose_engine(agent_id, llm_id, conversation_flow_id)
         page = _page(limit, pagination_key)  # every argument checked before the agent is looked up
         engine = await self.resolve(choice)
-        params = [("type", engine.type), (engine.id_field, engine.id), *page]
+        params = [*engine.fields().items(), *page]
         if version is not None:
             params.append(("version", str(version)))
         return await require(self._http, "retell").get_object(
@@ -221,7 +225,7 @@ class RetellClient:
         return await require(self._http, "retell").get_object(
             "/v2/list-test-case-definitions",
             subject=f"test case definitions of {engine}",
-            params=[("type", engine.type), (engine.id_field, engine.id), *page],
+            params=[*engine.fields().items(), *page],
         )
 
     async def create_batch_test(
@@ -235,9 +239,9 @@ class RetellClient:
     ) -> dict[str, Any]:
         """Start a batch test: one run per definition, against the engine (its latest version unless given)."""
         choice = choose_engine(agent_id, llm_id, conversation_flow_id)
-        definitions = check_ids(test_case_definition_ids, argument="test_case_definition_ids")
+        definitions = check_ids(test_case_definition_ids, argument="test_case_definition_ids", provider="retell")
         engine = await self.resolve(choice)
-        response_engine: dict[str, Any] = {"type": engine.type, engine.id_field: engine.id}
+        response_engine: dict[str, Any] = engine.fields()
         if version is not None:
             response_engine["version"] = version
         batch = await require(self._http, "retell").post_object(
@@ -265,10 +269,3 @@ def _page(limit: int, pagination_key: str | None) -> list[tuple[str, str]]:
     if pagination_key is not None:
         params.append(("pagination_key", check_token(pagination_key, argument="pagination_key", provider="retell")))
     return params
-
-
-def check_ids(values: list[str], *, argument: str) -> list[str]:
-    """Every ID in a list checked, and at least one: a run of nothing is a mistake, not a request."""
-    if not values:
-        raise InvalidArgument(f"{argument} must name at least one ID. Nothing was sent.", provider="retell")
-    return [check_id(value, argument=argument, provider="retell") for value in values]

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import Field
 
-from mcp_server.errors import InvalidArgument, NotFound
+from mcp_server.errors import NotFound
 from mcp_server.upstream.http import VendorHTTP, require
-from mcp_server.upstream.ids import check_id
+from mcp_server.upstream.ids import check_id, check_ids
 from mcp_server.upstream.schema import VendorObject
 
 logger = logging.getLogger(__name__)
@@ -98,13 +98,8 @@ class TelaClient:
         """Start generations for a prompt version's cases (all of them when `test_case_ids` is None)."""
         version = check_id(prompt_version_id, argument="prompt_version_id", provider="tela")
         body: dict[str, Any] = {"promptVersionId": version}
-        if test_case_ids is not None:
-            if not test_case_ids:
-                raise InvalidArgument(
-                    "test_case_ids must name at least one case, or be left out to run them all. Nothing was sent.",
-                    provider="tela",
-                )
-            body["testCaseIds"] = [check_id(case, argument="test_case_ids", provider="tela") for case in test_case_ids]
+        if test_case_ids is not None:  # left out, every case of the prompt runs
+            body["testCaseIds"] = check_ids(test_case_ids, argument="test_case_ids", provider="tela")
         answer = await require(self._http, "tela").post_object(
             "/test-case/run-all",
             body,
