@@ -1,4 +1,19 @@
-"""Retell AI's test endpoints: the client and the models that document its objects."""
+"""Retell AI's test endpoints: the client and the models that document its objects.
+
+Where each request and field is documented (Retell's official Python SDK, `retell-sdk` 6.2.13, is generated from
+Retell's OpenAPI spec; paths below are inside its `retell/` package):
+- GET /get-test-run/{id}: shared/upstream/retell-get-test-run.txt (the API page); also `resources/tests.py`.
+- GET /get-batch-test/{id}, GET /v2/list-test-runs/{id} (limit, pagination_key), GET /get-test-case-definition/{id},
+  GET /v2/list-batch-tests and GET /v2/list-test-case-definitions (type, llm_id | conversation_flow_id, version,
+  limit, pagination_key), POST /create-batch-test: `resources/tests.py`; parameters in
+  `types/test_list_batch_tests_params.py`, `types/test_list_test_case_definitions_params.py` and
+  `types/test_create_batch_test_params.py`; the batch object in `types/batch_test_response.py`; pages
+  ({items, has_more, pagination_key}) in `types/test_list_*_response.py`.
+- GET /get-agent/{id} and GET /v2/list-agents (limit): `resources/agent.py`; `response_engine` (retell-llm,
+  conversation-flow, custom-llm) in `types/agent_response.py`. Custom LLMs in tests: "Custom LLM is not supported"
+  (`types/test_create_batch_test_params.py`).
+All are also summarised in shared/SPEC.md, "Upstream facts".
+"""
 
 from __future__ import annotations
 

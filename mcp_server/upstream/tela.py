@@ -1,4 +1,14 @@
-"""Tela's test-case endpoint: the client and the models that document its objects."""
+"""Tela's test-case endpoints: the client and the models that document its objects.
+
+Where each request and field is documented (Tela's API reference, docs.tela.com/api-reference/test-case/...):
+- GET /test-case/{id}: shared/upstream/tela-get-test-case.txt (`get-by-id`); the includeGenerations flag is not
+  documented on this route.
+- GET /test-case?promptId=&promptVersionIds=(repeated)&includeGenerations=: `get` (a bare JSON array).
+- POST /test-case/run-all {promptVersionId, testCaseIds}: `post-test-case-run-all` (cases already running are
+  skipped; nothing left to run answers an empty `executionId`; counts towards the workspace's quota).
+- GET /api-key: not in the public reference; shared/SPEC.md "Upstream facts" records that Tela's own integrations
+  check a key with it, hence the fallback to the documented list route when it answers 404.
+"""
 
 from __future__ import annotations
 
