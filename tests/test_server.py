@@ -253,3 +253,21 @@ class CountingTransport(httpx2.AsyncBaseTransport):
         self.handled += 1
         body = RETELL_RUN if request.url.host == "api.retellai.com" else TELA_CASE
         return json_response(200, body)
+
+
+async def test_input_schemas_carry_no_auto_titles_or_null_branches(vendors: FakeVendors) -> None:
+    """What the model reads of every tool (run tools included) has no SDK-generated `title` and shows an optional
+    argument as its own type, not `anyOf [type, null]` with `default: null`; an explicit null is still accepted."""
+    async with connect(vendors, make_settings({"allow_runs": True})) as client:
+        tools = (await client.list_tools()).tools
+        explicit_null = await client.call_tool(
+            "list_test_runs", {"test_case_batch_job_id": "b1", "pagination_key": None}
+        )
+    for tool in tools:
+        assert "title" not in tool.input_schema, tool.name
+        for name, prop in tool.input_schema.get("properties", {}).items():
+            assert "title" not in prop and "anyOf" not in prop and prop.get("default", 0) is not None, (tool.name, name)
+            assert "type" in prop, (tool.name, name)
+    listing = next(t for t in tools if t.name == "list_batch_tests").input_schema["properties"]
+    assert listing["agent_id"] == {"type": "string", "description": "Retell agent ID (its LLM or flow is looked up)"}
+    assert explicit_null.is_error is False

@@ -405,3 +405,30 @@ async def test_wait_seconds_is_bounded_by_the_schema(vendors: FakeVendors, wait:
     """At most 40 s of waiting, so the summary that follows still ends under the usual 60 s client limit."""
     result = await call(vendors, "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1", "wait_seconds": wait})
     assert result.is_error is True and vendors.requests == []
+
+
+async def test_summary_memory_does_not_grow_with_the_pages_of_transcripts(vendors: FakeVendors) -> None:
+    """Each page of 1,000 runs (with ~2 KB transcripts) is counted and dropped: the peak memory while summarizing
+    eight pages is about that of two, where keeping the runs would make it four times as high."""
+    import tracemalloc
+
+    transcript = {"transcript": [{"role": "agent", "content": "x" * 2000}]}
+
+    def pages(count: int) -> Any:
+        def page(request: httpx2.Request) -> dict[str, Any]:
+            number = int(request.url.params.get("pagination_key", "p0")[1:])
+            runs = [{**run_of(f"r{number}_{i}", "pass"), "transcript_snapshot": transcript} for i in range(1000)]
+            more = number < count - 1
+            return {"items": runs, "has_more": more, "pagination_key": f"p{number + 1}" if more else None}
+
+        return page
+
+    peaks = []
+    for count in (2, 8):
+        vendors.retell = batch_vendor([batch_of("complete", 1000 * count, 0)], pages(count))
+        tracemalloc.start()
+        result = await call(vendors, "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1"})
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert result.structured_content is not None and result.structured_content["total_runs"] == 1000 * count
+    assert peaks[1] < 1.5 * peaks[0], peaks
