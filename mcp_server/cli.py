@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from mcp_server import __version__
-from mcp_server.config import AUTH_TOKEN_ENV_VAR, ConfigError, Settings, load_settings
+from mcp_server.config import AUTH_TOKEN_ENV_VAR, ConfigError, Settings, check_api_key, load_settings
 from mcp_server.redaction import RedactingFilter, Redactor
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="serve MCP (default command)")
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="HTTP port, 1-65535 (default 8000)")
     serve.add_argument("--stateless", action="store_true", help="HTTP: no sessions, so replicas can share clients")
     serve.add_argument(
         "--auth-token",
@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("check", parents=[common], help="show the effective configuration and test each vendor's key")
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return int(text)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -162,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = load_settings(_flags(args), config_path=args.config)
     except ConfigError as exc:
         _fail(str(exc))
+    for warning in settings.warnings:
+        _complain(warning)
 
     transport = None
     if args.demo:
@@ -173,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command in ("call", "check") and settings.source_of("log_level") == "default":
         level = "WARNING"  # a one-shot command prints its answer; routine INFO lines would only be noise
     token = (getattr(args, "auth_token", None) or os.environ.get(AUTH_TOKEN_ENV_VAR, "")).strip() or None
+    if token is not None:
+        try:
+            check_api_key(token)
+        except ValueError as exc:
+            _fail(f"config error: the HTTP auth token (--auth-token or ${AUTH_TOKEN_ENV_VAR}) {exc}")
     configure_logging(level, Redactor([*settings.secrets(), *([token] if token else [])]), args.log_format)
 
     if args.command == "call":

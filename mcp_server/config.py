@@ -5,6 +5,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
+import stat
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -36,8 +39,10 @@ class ConfigError(Exception):
 
 
 def is_loopback(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1: names that never leave this machine."""
-    if host == "localhost" or host.endswith(".localhost"):
+    """`localhost`, or a literal address in 127.0.0.0/8 or ::1. Nothing else: `evil.localhost` is a name some
+    resolvers send to the network, and no other name is ours to trust."""
+    host = host.strip("[]")
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -55,9 +60,38 @@ def check_base_url(value: str) -> str:
         raise ValueError("must not carry a user name or password; put the API key in its own setting")
     if parts.query or parts.fragment:
         raise ValueError("must not have a query string or fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has a port that is not a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError("has port 0; use a port from 1 to 65535, or none for the scheme's default")
+    if not _HOST.fullmatch(host):
+        raise ValueError(f"has host {_shown_key(host)!r}, which is not a valid host name or address")
     if parts.scheme == "http" and not is_loopback(host):
-        raise ValueError(f"uses plain http:// for host {host!r}; use https:// (http:// is allowed only for loopback)")
+        raise ValueError(
+            f"uses plain http:// for host {host!r}; use https:// (http:// is allowed only for localhost, "
+            "127.0.0.1 and ::1)"
+        )
     return value.strip().rstrip("/")
+
+
+# A host name (letters, digits, hyphens, dots) or an IP address (IPv6 between brackets in the URL: `urlsplit`
+# leaves the colons): anything else cannot be a real server and fails later in a confusing way.
+_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+(%[A-Za-z0-9]+)?")
+
+
+def check_api_key(value: str) -> str:
+    """An API key goes into an HTTP header as is: printable ASCII with no space. Whitespace around it (a pasted
+    newline) or any other character would be sent, rejected and reported as a network fault, so refuse it here.
+    The message never quotes the key."""
+    if value != value.strip():
+        raise ValueError("has leading or trailing whitespace (a pasted newline or space?); remove it")
+    bad = next((char for char in value if not ("!" <= char <= "~")), None)
+    if bad is not None:
+        what = "whitespace" if bad.isspace() else "a control character" if not bad.isprintable() else "non-ASCII text"
+        raise ValueError(f"contains {what}; an API key is printable ASCII without spaces")
+    return value
 
 
 class VendorSettings(BaseModel):
@@ -70,8 +104,12 @@ class VendorSettings(BaseModel):
 
     @field_validator("api_key", mode="after")
     @classmethod
-    def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
-        return value if value is not None and value.get_secret_value().strip() else None
+    def _usable_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty (or blank) key is no key; any other must be sendable as it is."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        check_api_key(value.get_secret_value())
+        return value
 
     @field_validator("base_url", mode="after")
     @classmethod
@@ -111,6 +149,7 @@ class Settings(BaseModel):
     allow_runs: bool = False
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -120,6 +159,11 @@ class Settings(BaseModel):
     def source_of(self, key: str) -> Source:
         """Where the effective value of a dotted setting key came from."""
         return self._sources.get(key, "default")
+
+    @property
+    def warnings(self) -> list[str]:
+        """One-line warnings about settings that work but should not be left as they are."""
+        return list(self._warnings)
 
     def secrets(self) -> list[str]:
         """The configured API keys in clear, for redaction only."""
@@ -266,4 +310,19 @@ def load_settings(
             raise ConfigError(f"config error: flag --{key.replace('.', '-').replace('_', '-')}: {problem}") from None
         raise ConfigError(f"config error: {path_text}: key '{key}': {problem}") from None
     settings._sources.update(sources)
+    if path_text is not None and any(file_values.get(f"{vendor}.api_key") for vendor in ("retell", "tela")):
+        settings._warnings.extend(_exposure_warning(Path(path_text)))
     return settings
+
+
+def _exposure_warning(path: Path) -> list[str]:
+    """Like ssh with a private key: a file holding an API key that other users can read deserves a word."""
+    if sys.platform == "win32":
+        return []  # ACLs, not mode bits: nothing this check could read reliably
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return []
+    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return []
+    return [f"warning: {path} holds an API key and other users can read it (mode {mode:04o}); run: chmod 600 {path}"]

@@ -191,3 +191,115 @@ def test_cli_exits_non_zero_with_one_line_and_no_traceback(
     assert err.count("\n") == 1 and err.startswith("retell-tela-mcp: config error: ")
     assert problem in err
     assert "Traceback" not in err
+
+
+# Issue 10, point 5: config that cannot work is refused at start-up, naming the setting, never quoting the key.
+UNUSABLE_KEYS = [
+    ("key_abcdefgh12345 ", "leading or trailing whitespace"),
+    (" key_abcdefgh12345", "leading or trailing whitespace"),
+    ("key_abcdefgh12345\n", "leading or trailing whitespace"),
+    ("key_abcd\tefgh12345", "contains whitespace"),
+    ("key_abcd efgh12345", "contains whitespace"),
+    ("key_abcd\x07efgh12345", "contains a control character"),
+    ("key_abcdéfgh12345", "contains non-ASCII text"),
+]
+
+
+@pytest.mark.parametrize(("key", "problem"), UNUSABLE_KEYS)
+def test_a_key_that_cannot_be_sent_is_refused_by_env_and_file(tmp_path: Path, key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as from_env:
+        load_settings(env={"TELA_API_KEY": key})
+    with pytest.raises(ConfigError) as from_file:
+        load_settings(env={}, config_path=write(tmp_path, {"retell": {"api_key": key}}))
+    for caught, where in (
+        (from_env, "environment variable TELA_API_KEY (tela.api_key)"),
+        (from_file, "'retell.api_key'"),
+    ):
+        message = str(caught.value)
+        assert where in message and problem in message and "\n" not in message
+        assert "abcd" not in message and "efgh" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://api.example.com:99999", "port that is not a number from 1 to 65535"),
+        ("https://api.example.com:0", "has port 0"),
+        ("https://api.example.com:http", "port that is not a number"),
+        ("http://evil.localhost:8080", "uses plain http:// for host 'evil.localhost'"),
+        ("http://localhost.evil.com", "uses plain http://"),
+        ("http://127.0.0.1.nip.io", "uses plain http://"),
+        ("https://api example.com", "not a valid host name"),
+    ],
+)
+def test_a_base_url_that_cannot_work_is_refused(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"RETELL_BASE_URL": url})
+    assert "environment variable RETELL_BASE_URL (retell.base_url): " in str(caught.value)
+    assert problem in str(caught.value)
+
+
+def test_loopback_means_localhost_and_literal_loopback_addresses_only() -> None:
+    from mcp_server.config import is_loopback
+
+    assert all(is_loopback(h) for h in ("localhost", "LOCALHOST", "127.0.0.1", "127.9.9.9", "::1", "[::1]"))
+    assert not any(is_loopback(h) for h in ("evil.localhost", "localhost.", "0.0.0.0", "10.0.0.1", "example.com"))
+
+
+def test_check_refuses_a_bad_key_too(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` loads the same settings: an unsendable key stops it with the same one line, before any probe."""
+    monkeypatch.setenv("RETELL_API_KEY", "key_abcdefgh12345\n")
+    with pytest.raises(SystemExit) as caught:
+        main(["check"])
+    out, err = capsys.readouterr()
+    assert caught.value.code == 2 and out == ""
+    assert err.count("\n") == 1 and "RETELL_API_KEY (retell.api_key): has leading or trailing whitespace" in err
+    assert "abcdefgh" not in err
+
+
+@pytest.mark.skipif(__import__("sys").platform == "win32", reason="POSIX mode bits")
+def test_a_config_file_with_a_key_others_can_read_gets_one_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, {"retell": {"api_key": "key_abcdefgh12345"}})
+    path.chmod(0o644)
+    settings = load_settings(env={}, config_path=path)
+    assert settings.warnings == [
+        f"warning: {path} holds an API key and other users can read it (mode 0644); run: chmod 600 {path}"
+    ]
+    path.chmod(0o600)
+    assert load_settings(env={}, config_path=path).warnings == []
+    path.chmod(0o644)
+    with pytest.raises(SystemExit):
+        main(["call", "--config", str(path), "no_such_tool"])
+    err = capsys.readouterr().err
+    assert (
+        err.splitlines()[0] == f"retell-tela-mcp: warning: {path} holds an API key and other users can read it "
+        f"(mode 0644); run: chmod 600 {path}"
+    )
+    assert "abcdefgh" not in err
+
+
+def test_a_readable_config_file_without_keys_gets_no_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, {"retell": {"api_key": ""}, "timeout_seconds": 5})
+    path.chmod(0o644)
+    assert load_settings(env={}, config_path=path).warnings == []
+
+
+def test_an_auth_token_that_cannot_be_sent_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETELL_TELA_MCP_AUTH_TOKEN", "tök")
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--transport", "http"])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and err.count("\n") == 1
+    assert "HTTP auth token" in err and "non-ASCII" in err and "tök" not in err
+
+
+@pytest.mark.parametrize("port", ["0", "99999", "-1", "http"])
+def test_a_serve_port_out_of_range_is_a_usage_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--transport", "http", "--port", port])
+    assert caught.value.code == 2
+    assert "not a port number from 1 to 65535" in capsys.readouterr().err
