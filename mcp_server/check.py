@@ -10,7 +10,7 @@ import httpx2
 
 from mcp_server.config import Settings, mask_secret, setting_keys
 from mcp_server.errors import PROVIDER_NAMES, Forbidden, NotFound, Provider, Unauthorized, UpstreamError
-from mcp_server.server import Upstreams, open_upstreams
+from mcp_server.upstream.vendors import Upstreams, open_upstreams
 
 
 @dataclass(frozen=True)

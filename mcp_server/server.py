@@ -3,8 +3,7 @@
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 import httpx2
@@ -27,22 +26,20 @@ from pydantic import Field
 
 from mcp_server import __version__
 from mcp_server.completions import SeenIds, SessionMiddleware
-from mcp_server.config import Settings, VendorSettings
+from mcp_server.config import Settings
 from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
-from mcp_server.redaction import Redactor
-from mcp_server.upstream.cache import ResponseCache
-from mcp_server.upstream.http import RequestPolicy, VendorHTTP, cache_status, open_client
+from mcp_server.upstream.http import cache_status
 from mcp_server.upstream.ids import check_id
 from mcp_server.upstream.retell import (
     RetellBatchTest,
     RetellBatchTestPage,
-    RetellClient,
     RetellDefinitionPage,
     RetellTestCaseDefinition,
     RetellTestRun,
     RetellTestRunPage,
 )
-from mcp_server.upstream.tela import TelaClient, TelaRunAll, TelaTestCase, TelaTestCaseList
+from mcp_server.upstream.tela import TelaRunAll, TelaTestCase, TelaTestCaseList
+from mcp_server.upstream.vendors import Upstreams, open_upstreams
 from mcp_server.workflow import (
     BATCH_WAIT_CAP_SECONDS,
     SYSTEM_CLOCK,
@@ -91,43 +88,6 @@ def starts_runs(title: str) -> ToolAnnotations:
     return ToolAnnotations(
         title=title, read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
     )
-
-
-@dataclass(frozen=True)
-class Upstreams:
-    """What the lifespan yields: one client per vendor, each holding its own shared HTTP connection pool."""
-
-    retell: RetellClient
-    tela: TelaClient
-
-
-@asynccontextmanager
-async def open_upstreams(
-    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
-) -> AsyncIterator[Upstreams]:
-    """Open the vendors' HTTP clients (no network I/O until the first call); close them on exit."""
-    policy = RequestPolicy(settings.timeout_seconds, settings.max_retries, settings.max_response_bytes)
-    redact = Redactor(settings.secrets())
-    caching = settings.cache_ttl_seconds > 0  # 0 turns every cache off
-    # One cache for both vendors, so cache_max_entries and cache_max_bytes bound the whole process.
-    cache = ResponseCache(settings.cache_max_entries, settings.cache_max_bytes) if caching else None
-    async with AsyncExitStack() as stack:
-        clients: dict[Provider, httpx2.AsyncClient] = {}
-        vendors: tuple[tuple[Provider, VendorSettings], ...] = (("retell", settings.retell), ("tela", settings.tela))
-        for provider, vendor in vendors:
-            if vendor.configured:
-                clients[provider] = await stack.enter_async_context(open_client(vendor, policy, transport))
-        paths = {
-            provider: VendorHTTP(provider, client, policy, redact, cache=cache) for provider, client in clients.items()
-        }
-        yield Upstreams(
-            retell=RetellClient(
-                paths.get("retell"),
-                final_ttl=settings.cache_ttl_seconds,
-                unfinished_ttl=settings.cache_ttl_unfinished_seconds if caching else 0.0,
-            ),
-            tela=TelaClient(paths.get("tela"), ttl=settings.cache_ttl_tela_seconds if caching else 0.0),
-        )
 
 
 def compact_json(value: object) -> str:

@@ -113,3 +113,23 @@ def test_check_command_exit_code_follows_the_verdicts(
     assert "tela    not configured" in out
     assert ["allow_runs", "True", "flag"] in [line.split() for line in out.splitlines()]
     assert vendor.seen[0].headers["authorization"] == f"Bearer {RETELL_KEY}"
+
+
+def test_check_does_not_import_the_mcp_sdk() -> None:
+    """`check` is a configuration and key probe: it runs without loading the MCP SDK, so it starts in a
+    fraction of the server's time (run against the demo vendors: real settings, real probes, no network)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mcp_server.cli import main\n"
+        "try:\n"
+        "    main(['check', '--demo'])\n"
+        "except SystemExit as exit:\n"
+        "    loaded = sorted(m for m in sys.modules if m == 'mcp' or m.startswith(('mcp.', 'mcp_types')))\n"
+        "    print('EXIT', exit.code, 'MCP', loaded)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert "retell  accepted" in done.stdout, done.stderr
+    assert done.stdout.strip().endswith("EXIT 0 MCP []"), done.stdout

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from mcp_server.cli import configure_logging
 from mcp_server.redaction import Redactor
-from mcp_server.server import build_server, open_upstreams
+from mcp_server.server import build_server
+from mcp_server.upstream.vendors import open_upstreams
 from tests.conftest import RETELL_KEY, TELA_KEY, FakeVendors, make_settings
 
 
