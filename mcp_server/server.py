@@ -28,6 +28,7 @@ from mcp_server import __version__
 from mcp_server.completions import SeenIds, SessionMiddleware
 from mcp_server.config import Settings
 from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
+from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 from mcp_server.upstream.http import cache_status
 from mcp_server.upstream.ids import check_id
 from mcp_server.upstream.retell import (
@@ -40,15 +41,7 @@ from mcp_server.upstream.retell import (
 )
 from mcp_server.upstream.tela import TelaRunAll, TelaTestCase, TelaTestCaseList
 from mcp_server.upstream.vendors import Upstreams, open_upstreams
-from mcp_server.workflow import (
-    BATCH_WAIT_CAP_SECONDS,
-    SYSTEM_CLOCK,
-    WAIT_CAP_SECONDS,
-    BatchSummary,
-    Clock,
-    summarize_batch,
-    wait_for_run,
-)
+from mcp_server.workflow import BATCH_WAIT_CAP_SECONDS, WAIT_CAP_SECONDS, BatchSummary, summarize_batch, wait_for_run
 
 logger = logging.getLogger(__name__)
 
@@ -186,11 +179,11 @@ def build_server(
     settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> MCPServer[Upstreams]:
     """A ready server. `transport` replaces the network for both vendors (tests, `--demo`); `clock` is the time
-    multi-call tools wait on (tests pass one whose sleep returns at once)."""
+    retries, waits and deadlines count on (tests pass one whose sleep returns at once)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Upstreams]) -> AsyncIterator[Upstreams]:
-        async with open_upstreams(settings, transport=transport) as upstreams:
+        async with open_upstreams(settings, transport=transport, clock=clock) as upstreams:
             yield upstreams
 
     seen = SeenIds()

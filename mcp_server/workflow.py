@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_server.errors import BadUpstreamResponse, InvalidArgument
+from mcp_server.errors import BadUpstreamResponse, InvalidArgument, UpstreamTimeout
+from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 from mcp_server.upstream.ids import check_token
 from mcp_server.upstream.retell import FINAL_STATUSES, RetellClient
 from mcp_server.upstream.schema import lean_schema
@@ -20,23 +18,15 @@ Progress = Callable[[float, float | None, str], Awaitable[None]]
 
 PAGE_SIZE = 1000  # Retell's documented maximum for list-test-runs
 MAX_PAGES = 200  # 200,000 runs: far past any real batch, and a stop for a vendor that pages forever
-PAGING_STOP_SECONDS = 50.0  # no new page is asked for after this, so the call ends before the usual 60 s limit
 FAILED_SHOWN = 25  # failed runs listed in full; the rest are counted, so a 5,000-run batch stays a small answer
 EXPLANATION_LIMIT = 500  # characters of each result_explanation kept (get_test_run has the whole run)
+TEXT_LIMIT = 200  # characters of any other vendor string a summary repeats (a name, an ID, a status)
+STATUSES_KEPT = 16  # distinct run statuses counted by name; any further ones are counted as "other"
 WAIT_CAP_SECONDS = 50.0  # keeps a run wait under the usual 60 s client limit
 BATCH_WAIT_CAP_SECONDS = 40.0  # a batch wait leaves ~10 s for paging through its runs
 BATCH_POLL_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Time as a dependency: tests pass a clock whose sleep returns at once, so waits cost no real time."""
-
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
-
-
-SYSTEM_CLOCK = Clock()
+MIN_POLL_GAP_SECONDS = 0.5  # a poll sooner than this after the last would see nothing new
+LAST_POLL_SECONDS = 2.0  # a wait's last poll is made this long (or a tenth of the wait) before its end, to be answered
 
 
 class FailedRun(BaseModel):
@@ -74,49 +64,107 @@ def _count(batch: dict[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _text(value: object, limit: int = TEXT_LIMIT) -> str | None:
+    """A vendor string as a summary repeats it: clipped, so no vendor can make the answer large; else None."""
+    if not isinstance(value, str):
+        return None
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 def _finished(batch: dict[str, Any]) -> tuple[float, float | None]:
     """(finished runs, total) from a batch object's counts, for progress; total None when Retell gives none."""
     finished = sum(_count(batch, key) or 0 for key in ("pass_count", "fail_count", "error_count"))
     return finished, _count(batch, "total_count") or None
 
 
-async def wait_for_batch(
-    retell: RetellClient, batch_id: str, wait_seconds: float, progress: Progress, clock: Clock
+async def _poll_until(
+    poll: Callable[[], Awaitable[dict[str, Any]]],
+    done: Callable[[dict[str, Any]], bool],
+    interval: float,
+    end: float,
+    clock: Clock,
 ) -> dict[str, Any]:
-    """The batch, polled until it is `complete` or `wait_seconds` have passed (a last poll near the end)."""
-    deadline = clock.now() + min(wait_seconds, BATCH_WAIT_CAP_SECONDS)
-    polls = 0
+    """Poll until `done`, or until `end` (on `clock`); the object as last seen. The last poll is made a little
+    before `end`, whatever the interval, so it has time to be answered. A poll that does not arrive in the time
+    left ends the wait with what the previous one saw; only the first must succeed."""
+    margin = min(LAST_POLL_SECONDS, (end - clock.now()) / 10)
+    seen: dict[str, Any] | None = None
     while True:
-        batch = await retell.get_batch_test(batch_id)
+        try:
+            seen = await poll()
+        except UpstreamTimeout:
+            if seen is None:
+                raise
+            return seen
+        pause = min(interval, end - margin - clock.now())
+        if done(seen) or pause < MIN_POLL_GAP_SECONDS:
+            return seen
+        await clock.sleep(pause)
+
+
+async def wait_for_batch(
+    retell: RetellClient, batch_id: str, wait_seconds: float, progress: Progress, deadline: float, clock: Clock
+) -> dict[str, Any]:
+    """The batch, polled every 5 s until it is `complete` or `wait_seconds` have passed."""
+    end = min(clock.now() + min(wait_seconds, BATCH_WAIT_CAP_SECONDS), deadline)
+    polls = 0
+
+    async def poll() -> dict[str, Any]:
+        nonlocal polls
+        batch = await retell.get_batch_test(batch_id, deadline=deadline)
         polls += 1
         finished, total = _finished(batch)
-        status = batch.get("status")
+        status = _text(batch.get("status"))
         await progress(finished, total, f"poll {polls}: batch {status}, {finished:g} of {total or '?'} runs finished")
-        left = deadline - clock.now()
-        if status == "complete" or left <= 0:
-            return batch
-        await clock.sleep(min(BATCH_POLL_SECONDS, left))
+        return batch
+
+    return await _poll_until(poll, lambda batch: batch.get("status") == "complete", BATCH_POLL_SECONDS, end, clock)
+
+
+class _Tally:
+    """What a summary keeps while paging: counts by status and the first failed runs, never a page."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.failed: list[FailedRun] = []
+        self.failed_total = 0
+
+    def add(self, run: object) -> None:
+        status = _status(run)
+        if status not in self.counts and len(self.counts) >= STATUSES_KEPT:
+            status = "other"  # a vendor inventing a status per run cannot grow the answer
+        self.counts[status] += 1
+        if status in ("fail", "error"):
+            self.failed_total += 1
+            if len(self.failed) < FAILED_SHOWN:
+                assert isinstance(run, dict)
+                self.failed.append(_failed_run(run, status))
 
 
 async def summarize_batch(
     retell: RetellClient, batch_id: str, progress: Progress, *, wait_seconds: float = 0.0, clock: Clock = SYSTEM_CLOCK
 ) -> dict[str, Any]:
     """Read the batch (waiting for it first if asked), then every page of its runs, keeping only what explains
-    the failures: memory grows with the failed runs shown, not with the batch's transcripts."""
-    started = clock.now()
+    the failures: memory grows with the failed runs shown, not with the batch's transcripts. One deadline covers
+    the whole call; when it (or the page limit) comes first, the answer is what was read, marked incomplete."""
+    deadline = retell.deadline()
     if wait_seconds > 0:
-        batch = await wait_for_batch(retell, batch_id, wait_seconds, progress, clock)
+        batch = await wait_for_batch(retell, batch_id, wait_seconds, progress, deadline, clock)
     else:
-        batch = await retell.get_batch_test(batch_id)
-    counts: Counter[str] = Counter()
-    failed: list[FailedRun] = []
-    failed_total = 0
+        batch = await retell.get_batch_test(batch_id, deadline=deadline)
+    tally = _Tally()
     key: str | None = None
     seen_keys: set[str] = set()
     pages = 0
     stopped: str | None = None
     while True:
-        page = await retell.list_test_runs(batch_id, limit=PAGE_SIZE, pagination_key=key)
+        try:
+            page = await retell.list_test_runs(batch_id, limit=PAGE_SIZE, pagination_key=key, deadline=deadline)
+        except UpstreamTimeout:
+            stopped = (
+                f"Retell's page {pages + 1} of runs did not arrive in the time this call had; list_test_runs reads it"
+            )
+            break
         items = page.get("items")
         if not isinstance(items, list):
             raise BadUpstreamResponse(
@@ -126,15 +174,10 @@ async def summarize_batch(
             )
         pages += 1
         for run in items:
-            status = _status(run)
-            counts[status] += 1
-            if status in ("fail", "error"):
-                failed_total += 1
-                if len(failed) < FAILED_SHOWN:
-                    failed.append(_failed_run(run, status))
+            tally.add(run)
         has_more, next_key = page.get("has_more"), page.get("pagination_key")
         del page, items  # a page can hold 1,000 transcripts: none is kept past this point
-        await progress(pages, None, f"read page {pages}: {sum(counts.values())} runs so far")
+        await progress(pages, None, f"read page {pages}: {tally.counts.total()} runs so far")
         if has_more is not True:
             break
         if not isinstance(next_key, str) or not next_key or next_key in seen_keys:
@@ -150,51 +193,53 @@ async def summarize_batch(
                 provider="retell",
                 status=200,
             ) from None
-        if pages >= MAX_PAGES or clock.now() - started >= PAGING_STOP_SECONDS:
-            stopped = f"paging stopped after {pages} pages to answer in time; list_test_runs reads the rest"
+        if pages >= MAX_PAGES:
+            stopped = f"paging stopped after {pages} pages; list_test_runs reads the rest"
             break
         seen_keys.add(next_key)
         key = next_key
-    total_runs = sum(counts.values())
+    return _summary(batch_id, batch, tally, pages, stopped)
+
+
+def _summary(batch_id: str, batch: dict[str, Any], tally: _Tally, pages: int, stopped: str | None) -> dict[str, Any]:
+    total_runs = tally.counts.total()
     reasons = [stopped] if stopped else []
     total_count = _count(batch, "total_count")
     if total_count is not None and total_runs != total_count:
         reasons.append(f"recounted {total_runs} runs but Retell counts {total_count}")
-    if batch.get("status") != "complete":
-        reasons.append(f"the batch is {batch.get('status')}, so its runs may still change")
+    status = _text(batch.get("status"))
+    if status != "complete":
+        reasons.append(f"the batch is {status}, so its runs may still change")
     summary = BatchSummary(
         test_case_batch_job_id=batch_id,
-        status=batch.get("status"),
-        pass_count=batch.get("pass_count"),
-        fail_count=batch.get("fail_count"),
-        error_count=batch.get("error_count"),
-        total_count=batch.get("total_count"),
+        status=status,
+        pass_count=_count(batch, "pass_count"),
+        fail_count=_count(batch, "fail_count"),
+        error_count=_count(batch, "error_count"),
+        total_count=total_count,
         total_runs=total_runs,
-        counts=dict(counts),
+        counts=dict(tally.counts),
         complete=not reasons,
         incomplete_reason="; ".join(reasons) or None,
-        failed=failed,
-        failed_not_shown=failed_total - len(failed),
+        failed=tally.failed,
+        failed_not_shown=tally.failed_total - len(tally.failed),
         pages=pages,
     )
     return summary.model_dump(mode="json")
 
 
 def _status(run: object) -> str:
-    status = run.get("status") if isinstance(run, dict) else None
-    return status if isinstance(status, str) else "unknown"
+    status = _text(run.get("status"), 40) if isinstance(run, dict) else None
+    return status if status is not None else "unknown"
 
 
 def _failed_run(run: dict[str, Any], status: str) -> FailedRun:
     snapshot = run.get("test_case_definition_snapshot")
-    explanation = run.get("result_explanation")
-    if isinstance(explanation, str) and len(explanation) > EXPLANATION_LIMIT:
-        explanation = explanation[: EXPLANATION_LIMIT - 1] + "…"
     return FailedRun(
-        test_case_job_id=run.get("test_case_job_id"),
-        name=snapshot.get("name") if isinstance(snapshot, dict) else None,
+        test_case_job_id=_text(run.get("test_case_job_id")),
+        name=_text(snapshot.get("name")) if isinstance(snapshot, dict) else None,
         status=status,
-        result_explanation=explanation,
+        result_explanation=_text(run.get("result_explanation"), EXPLANATION_LIMIT),
     )
 
 
@@ -206,18 +251,22 @@ async def wait_for_run(
     progress: Progress,
     clock: Clock = SYSTEM_CLOCK,
 ) -> dict[str, Any]:
-    """Poll until the run is pass, fail or error, or until the time is up; return the run as last seen."""
-    timeout = min(timeout_seconds, WAIT_CAP_SECONDS)
+    """Poll until the run is pass, fail or error, or until `timeout_seconds` (at most 50) are up, which is also
+    the deadline of every poll; return the run as last seen (still running is an answer, not an error)."""
     started = clock.now()
+    timeout = min(timeout_seconds, WAIT_CAP_SECONDS)
+    deadline = started + timeout
     polls = 0
-    while True:
-        run = await retell.get_test_run(job_id, fresh=True)
+
+    async def poll() -> dict[str, Any]:
+        nonlocal polls
+        run = await retell.get_test_run(job_id, fresh=True, deadline=deadline)
         polls += 1
-        elapsed = clock.now() - started
+        await progress(min(clock.now() - started, timeout), timeout, f"poll {polls}: status {_text(run.get('status'))}")
+        return run
+
+    def finished(run: dict[str, Any]) -> bool:
         status = run.get("status")
-        await progress(min(elapsed, timeout), timeout, f"poll {polls}: status {status}")
-        if isinstance(status, str) and status in FINAL_STATUSES:
-            return run
-        if elapsed + poll_interval_seconds > timeout:
-            return run  # still running: not an error, the caller can wait again
-        await clock.sleep(poll_interval_seconds)
+        return isinstance(status, str) and status in FINAL_STATUSES
+
+    return await _poll_until(poll, finished, poll_interval_seconds, deadline, clock)

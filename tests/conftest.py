@@ -16,7 +16,7 @@ from mcp_types import CallToolResult
 
 from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS, Settings, load_settings
 from mcp_server.server import build_server
-from mcp_server.workflow import Clock
+from mcp_server.upstream.clock import Clock
 
 # Every tool, in the order tools/list gives them (the README table and manifest.json must match).
 TOOL_NAMES = [

@@ -212,13 +212,17 @@ async def test_wait_polls_until_the_run_is_final_with_progress(vendors: FakeVend
 
 
 async def test_wait_that_runs_out_of_time_returns_the_run_still_running(vendors: FakeVendors) -> None:
-    """When time is up the run comes back as last seen (in_progress), not as an error."""
+    """When time is up the run comes back as last seen (in_progress), not as an error; the last poll is made near
+    the end of the wait (a tenth of it, at most 2 s, before), not an interval before it."""
     vendors.retell = lambda request: json_response(200, {**RETELL_RUN, "status": "in_progress"})
-    result = await call(
-        vendors, "wait_for_test_run", {"test_case_job_id": JOB_ID, "timeout_seconds": 1.5, "poll_interval_seconds": 1}
-    )
+    clock = FakeClock()
+    async with connect(vendors, clock=clock) as client:
+        result = await client.call_tool(
+            "wait_for_test_run", {"test_case_job_id": JOB_ID, "timeout_seconds": 45, "poll_interval_seconds": 30}
+        )
     assert result.is_error is False and result.structured_content["status"] == "in_progress"
-    assert len(vendors.requests) == 2
+    assert clock.slept == [30.0, 13.0]  # polls at 0, 30 and 43 of the 45 s
+    assert len(vendors.requests) == 3
 
 
 async def test_cancelling_a_wait_stops_polling_at_once(vendors: FakeVendors) -> None:
@@ -397,7 +401,7 @@ async def test_a_batch_still_running_when_the_wait_ends_is_a_result(vendors: Fak
         )
     assert result.is_error is False and result.structured_content is not None
     assert result.structured_content["status"] == "in_progress" and result.structured_content["complete"] is False
-    assert clock.slept == [5.0, 5.0, 2.0]
+    assert clock.slept == [5.0, 5.0, pytest.approx(0.8)]  # polls at 0, 5, 10 and 10.8: 1.2 s (a tenth) before 12
 
 
 @pytest.mark.parametrize("wait", [-1, 41])

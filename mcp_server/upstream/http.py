@@ -38,6 +38,7 @@ from mcp_server.errors import (
 )
 from mcp_server.redaction import Redactor
 from mcp_server.upstream.cache import ResponseCache
+from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class VendorHTTP:
         redact: Redactor,
         *,
         cache: ResponseCache | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.provider: Provider = provider
         self.name = PROVIDER_NAMES[provider]
@@ -144,6 +146,7 @@ class VendorHTTP:
         self._policy = policy
         self._redact = redact
         self._cache = cache
+        self._clock = clock
         self._flights: dict[str, _Flight] = {}
         # Absolute URLs built here: httpx's base_url merge re-parses every URL, which cost more than our whole
         # request preparation. IDs are checked to a safe alphabet before they get here, so joining is exact.
@@ -151,6 +154,10 @@ class VendorHTTP:
 
     def __repr__(self) -> str:
         return f"VendorHTTP({self.provider!r}, {str(self._client.base_url)!r})"
+
+    def deadline(self) -> float:
+        """When a call starting now must be answered: what a call making several requests hands to each of them."""
+        return self._clock.now() + self._policy.budget_seconds
 
     async def get_object(
         self,
@@ -161,18 +168,21 @@ class VendorHTTP:
         ttl: Callable[[dict[str, Any]], float] = lambda obj: 0.0,
         items: bool = False,
         fresh: bool = False,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'");
         `params` are query pairs (a name may repeat); `ttl(obj)` says how long a successful answer may be served
         from the cache (0: not at all). With `items`, the vendor answers a JSON array, returned as
         `{"items": [...]}` (a structured MCP result is an object). `fresh` skips the cache lookup (polling must
-        see the vendor's current answer); the answer is still cached.
+        see the vendor's current answer); the answer is still cached. `deadline` (on this VendorHTTP's clock) is
+        the calling tool's, shared by all its requests; without it the request has the whole call budget.
 
         Identical requests at the same time share one upstream request: the first caller makes it, the others
         wait for its answer. If that first caller is cancelled, its request is aborted at once (nobody else's
         call is held hostage to it) and each waiter simply asks again."""
         # Keyed by vendor too: both vendors share one cache, bounded as a whole.
         key = f"{self.provider}:{path}?{urlencode(sorted(params))}" if params else f"{self.provider}:{path}"
+        deadline = self.deadline() if deadline is None else min(deadline, self.deadline())
         while True:
             if self._cache is not None and not fresh and (hit := self._cache.get(key)) is not None:
                 cache_status.set("hit")
@@ -181,7 +191,10 @@ class VendorHTTP:
             if flight is None:
                 break
             cache_status.set("shared")
-            await flight.done.wait()
+            with anyio.move_on_after(max(0.0, deadline - self._clock.now())):
+                await flight.done.wait()
+            if not flight.done.is_set():
+                raise self._timeout_error(1, None, deadline)
             if flight.error is not None:
                 raise flight.error
             if flight.result is not None:
@@ -192,7 +205,7 @@ class VendorHTTP:
         flight = self._flights[key] = _Flight()
         try:
             exchange = _Exchange("GET", path, subject, params=params, items=items)
-            flight.result = self._remember(key, await self._send(exchange), ttl)
+            flight.result = self._remember(key, await self._send(exchange, deadline), ttl)
             return flight.result
         except UpstreamError as error:
             flight.error = error
@@ -201,12 +214,15 @@ class VendorHTTP:
             del self._flights[key]
             flight.done.set()
 
-    async def post_object(self, path: str, body: dict[str, Any], *, subject: str, started: str) -> dict[str, Any]:
+    async def post_object(
+        self, path: str, body: dict[str, Any], *, subject: str, started: str, deadline: float | None = None
+    ) -> dict[str, Any]:
         """POST a JSON body that starts a run, and return the vendor's JSON object. Never cached or shared, and
         sent again only when the vendor's answer proves nothing started (a 429, a refused connection); any other
         failure says the run may have started and to look at `started` before starting it again."""
         cache_status.set("none")
-        obj, _ = await self._send(_Exchange("POST", path, subject, body=body, started=started))
+        deadline = self.deadline() if deadline is None else min(deadline, self.deadline())
+        obj, _ = await self._send(_Exchange("POST", path, subject, body=body, started=started), deadline)
         return obj
 
     def _remember(
@@ -217,37 +233,36 @@ class VendorHTTP:
             self._cache.put(key, obj, size=size, ttl=ttl(obj))
         return obj
 
-    async def _send(self, exchange: _Exchange) -> tuple[dict[str, Any], int]:
-        """One call's worth of attempts: retried while the error itself says so, with backoff, inside one deadline."""
-        policy = self._policy
-        deadline = time.monotonic() + policy.budget_seconds
+    async def _send(self, exchange: _Exchange, deadline: float) -> tuple[dict[str, Any], int]:
+        """One request's attempts: retried while the error itself says so, with backoff, all before `deadline`."""
+        clock = self._clock
         attempts = 0
         while True:
             attempts += 1
-            outcome = await self._try(exchange, attempts, deadline - time.monotonic())
+            outcome = await self._try(exchange, attempts, deadline)
             if not isinstance(outcome, _Failed):
                 return outcome
             error, wait = outcome.error, outcome.retry_after
             delay = wait if wait is not None else _backoff(attempts)
-            if not error.is_retryable or attempts > policy.max_retries:
+            if not error.is_retryable or attempts > self._policy.max_retries:
                 raise error
-            if time.monotonic() + delay >= deadline:
+            if clock.now() + delay >= deadline:
                 # Sleeping would outlive the call's deadline: answer now, saying when to come back.
                 if error.retry_after_seconds is None and wait is not None:
                     error.retry_after_seconds = wait
                 raise error
             logger.debug("%s %s: %s; retry %d in %.2fs", self.name, exchange.path, error.code, attempts, delay)
-            await anyio.sleep(delay)
+            await clock.sleep(delay)
 
-    async def _try(self, exchange: _Exchange, attempts: int, remaining: float) -> tuple[dict[str, Any], int] | _Failed:
-        """One attempt within its time limit: the answer, or how it failed."""
+    async def _try(self, exchange: _Exchange, attempts: int, deadline: float) -> tuple[dict[str, Any], int] | _Failed:
+        """One attempt within its time limit (the timeout, or less when the call's deadline is nearer)."""
         try:
-            with anyio.fail_after(min(self._policy.timeout_seconds, max(remaining, 0.0))):
+            with anyio.fail_after(min(self._policy.timeout_seconds, max(deadline - self._clock.now(), 0.0))):
                 return await self._attempt(exchange)
         except (TimeoutError, httpx2.TimeoutException) as exc:
             # Only a connection never made (or never taken from the pool) proves the request was not sent.
             unsent = isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
-            return _Failed(self._timeout_error(attempts, None if unsent else exchange.started))
+            return _Failed(self._timeout_error(attempts, None if unsent else exchange.started, deadline))
         except httpx2.TransportError as exc:
             unsent = isinstance(exc, httpx2.ConnectError)
             return _Failed(self._transport_error(exc, attempts, None if unsent else exchange.started))
@@ -395,8 +410,11 @@ class VendorHTTP:
             clean = clean[: VENDOR_MESSAGE_LIMIT - 1] + "…"
         return self._redact(clean)
 
-    def _timeout_error(self, attempts: int, started: str | None) -> UpstreamTimeout:
-        fact = f"{self.name} did not answer within {self._policy.timeout_seconds:g} s ({_attempts(attempts)})"
+    def _timeout_error(self, attempts: int, started: str | None, deadline: float) -> UpstreamTimeout:
+        if deadline - self._clock.now() <= 0.001:
+            fact = f"{self.name} did not answer in the time this call had left ({_attempts(attempts)})"
+        else:
+            fact = f"{self.name} did not answer within {self._policy.timeout_seconds:g} s ({_attempts(attempts)})"
         if started:
             return UpstreamTimeout(
                 fact + _started_advice(started, "may have started"), provider=self.provider, retryable=False

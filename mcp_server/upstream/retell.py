@@ -150,25 +150,36 @@ class RetellClient:
         status = run.get("status")  # any JSON value: the vendor's object is not validated
         return self._final_ttl if isinstance(status, str) and status in FINAL_STATUSES else self._unfinished_ttl
 
-    async def get_test_run(self, test_case_job_id: str, *, fresh: bool = False) -> dict[str, Any]:
+    def deadline(self) -> float:
+        """When a call starting now must end; tools that make several requests share it among them."""
+        return require(self._http, "retell").deadline()
+
+    async def get_test_run(
+        self, test_case_job_id: str, *, fresh: bool = False, deadline: float | None = None
+    ) -> dict[str, Any]:
         job_id = check_id(test_case_job_id, argument="test_case_job_id", provider="retell")
         return await require(self._http, "retell").get_object(
-            f"/get-test-run/{job_id}", subject=f"test run '{job_id}'", ttl=self._ttl, fresh=fresh
+            f"/get-test-run/{job_id}", subject=f"test run '{job_id}'", ttl=self._ttl, fresh=fresh, deadline=deadline
         )
 
-    async def get_batch_test(self, test_case_batch_job_id: str) -> dict[str, Any]:
+    async def get_batch_test(self, test_case_batch_job_id: str, *, deadline: float | None = None) -> dict[str, Any]:
         batch_id = check_id(test_case_batch_job_id, argument="test_case_batch_job_id", provider="retell")
         return await require(self._http, "retell").get_object(
-            f"/get-batch-test/{batch_id}", subject=f"batch test '{batch_id}'"
+            f"/get-batch-test/{batch_id}", subject=f"batch test '{batch_id}'", deadline=deadline
         )
 
     async def list_test_runs(
-        self, test_case_batch_job_id: str, *, limit: int = 50, pagination_key: str | None = None
+        self,
+        test_case_batch_job_id: str,
+        *,
+        limit: int = 50,
+        pagination_key: str | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         batch_id = check_id(test_case_batch_job_id, argument="test_case_batch_job_id", provider="retell")
         params = _page(limit, pagination_key)
         return await require(self._http, "retell").get_object(
-            f"/v2/list-test-runs/{batch_id}", subject=f"batch test '{batch_id}'", params=params
+            f"/v2/list-test-runs/{batch_id}", subject=f"batch test '{batch_id}'", params=params, deadline=deadline
         )
 
     async def get_test_case_definition(self, test_case_definition_id: str) -> dict[str, Any]:
@@ -177,16 +188,18 @@ class RetellClient:
             f"/get-test-case-definition/{definition_id}", subject=f"test case definition '{definition_id}'"
         )
 
-    async def get_agent(self, agent_id: str) -> dict[str, Any]:
+    async def get_agent(self, agent_id: str, *, deadline: float | None = None) -> dict[str, Any]:
         checked = check_id(agent_id, argument="agent_id", provider="retell")
-        return await require(self._http, "retell").get_object(f"/get-agent/{checked}", subject=f"agent '{checked}'")
+        return await require(self._http, "retell").get_object(
+            f"/get-agent/{checked}", subject=f"agent '{checked}'", deadline=deadline
+        )
 
-    async def resolve(self, choice: EngineChoice) -> Engine:
+    async def resolve(self, choice: EngineChoice, deadline: float) -> Engine:
         """The engine itself, or the named agent's, read from its `response_engine` (agents change: not cached)."""
         if choice.engine is not None:
             return choice.engine
         assert choice.agent_id is not None
-        agent = await self.get_agent(choice.agent_id)
+        agent = await self.get_agent(choice.agent_id, deadline=deadline)
         engine = agent.get("response_engine")
         kind = engine.get("type") if isinstance(engine, dict) else None
         if kind == "custom-llm":
@@ -217,12 +230,13 @@ class RetellClient:
     ) -> dict[str, Any]:
         choice = choose_engine(agent_id, llm_id, conversation_flow_id)
         page = _page(limit, pagination_key)  # every argument checked before the agent is looked up
-        engine = await self.resolve(choice)
+        deadline = self.deadline()
+        engine = await self.resolve(choice, deadline)
         params = [*engine.fields().items(), *page]
         if version is not None:
             params.append(("version", str(version)))
         return await require(self._http, "retell").get_object(
-            "/v2/list-batch-tests", subject=f"batch tests of {engine}", params=params
+            "/v2/list-batch-tests", subject=f"batch tests of {engine}", params=params, deadline=deadline
         )
 
     async def list_test_case_definitions(
@@ -236,11 +250,13 @@ class RetellClient:
     ) -> dict[str, Any]:
         choice = choose_engine(agent_id, llm_id, conversation_flow_id)
         page = _page(limit, pagination_key)
-        engine = await self.resolve(choice)
+        deadline = self.deadline()
+        engine = await self.resolve(choice, deadline)
         return await require(self._http, "retell").get_object(
             "/v2/list-test-case-definitions",
             subject=f"test case definitions of {engine}",
             params=[*engine.fields().items(), *page],
+            deadline=deadline,
         )
 
     async def create_batch_test(
@@ -255,7 +271,8 @@ class RetellClient:
         """Start a batch test: one run per definition, against the engine (its latest version unless given)."""
         choice = choose_engine(agent_id, llm_id, conversation_flow_id)
         definitions = check_ids(test_case_definition_ids, argument="test_case_definition_ids", provider="retell")
-        engine = await self.resolve(choice)
+        deadline = self.deadline()
+        engine = await self.resolve(choice, deadline)
         response_engine: dict[str, Any] = engine.fields()
         if version is not None:
             response_engine["version"] = version
@@ -264,6 +281,7 @@ class RetellClient:
             {"response_engine": response_engine, "test_case_definition_ids": definitions},
             subject=f"a batch test of {engine}",
             started=f"list_batch_tests for {engine.id_field}={engine.id}",
+            deadline=deadline,
         )
         logger.info(
             "started Retell batch test %s: %s, version %s, definitions %s",

@@ -77,20 +77,31 @@ class TelaClient:
         route only, so when the by-ID answer has none they come from the prompt's list, which has them."""
         case_id = check_id(test_case_id, argument="id", provider="tela")
         params = [("includeGenerations", "true")] if include_generations else None
-        case = await require(self._http, "tela").get_object(
-            f"/test-case/{case_id}", subject=f"test case '{case_id}'", params=params, ttl=lambda case: self._ttl
+        http = require(self._http, "tela")
+        deadline = http.deadline()  # one for both requests
+        case = await http.get_object(
+            f"/test-case/{case_id}",
+            subject=f"test case '{case_id}'",
+            params=params,
+            ttl=lambda case: self._ttl,
+            deadline=deadline,
         )
         prompt_id = case.get("promptId")
         if not include_generations or "generations" in case or not isinstance(prompt_id, str):
             return case
-        listed = await self.list_test_cases(prompt_id, include_generations=True)
+        listed = await self.list_test_cases(prompt_id, include_generations=True, deadline=deadline)
         for item in listed["items"]:
             if isinstance(item, dict) and item.get("id") == case.get("id") and "generations" in item:
                 return {**case, "generations": item["generations"]}  # a copy: a cached case stays as Tela sent it
         return case
 
     async def list_test_cases(
-        self, prompt_id: str, *, include_generations: bool = False, prompt_version_ids: list[str] | None = None
+        self,
+        prompt_id: str,
+        *,
+        include_generations: bool = False,
+        prompt_version_ids: list[str] | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         checked = check_id(prompt_id, argument="prompt_id", provider="tela")
         params = [("promptId", checked)]
@@ -101,7 +112,12 @@ class TelaClient:
         if include_generations:
             params.append(("includeGenerations", "true"))
         return await require(self._http, "tela").get_object(
-            "/test-case", subject=f"prompt '{checked}'", params=params, items=True, ttl=lambda cases: self._ttl
+            "/test-case",
+            subject=f"prompt '{checked}'",
+            params=params,
+            items=True,
+            ttl=lambda cases: self._ttl,
+            deadline=deadline,
         )
 
     async def run_test_cases(self, prompt_version_id: str, test_case_ids: list[str] | None = None) -> dict[str, Any]:
@@ -128,9 +144,14 @@ class TelaClient:
         """What Tela's own integrations use to check a key, falling back to the documented list route when an
         older deployment has no `/api-key` (a 404 there and on the list means a wrong base URL, not a good key)."""
         http = require(self._http, "tela")
+        deadline = http.deadline()
         try:
-            await http.get_object("/api-key", subject="the API key")
+            await http.get_object("/api-key", subject="the API key", deadline=deadline)
         except NotFound:
             await http.get_object(
-                "/test-case", subject="test cases", params=[("promptId", PROBE_PROMPT_ID)], items=True
+                "/test-case",
+                subject="test cases",
+                params=[("promptId", PROBE_PROMPT_ID)],
+                items=True,
+                deadline=deadline,
             )

@@ -12,6 +12,7 @@ from mcp_server.config import Settings, VendorSettings
 from mcp_server.errors import Provider
 from mcp_server.redaction import Redactor
 from mcp_server.upstream.cache import ResponseCache
+from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 from mcp_server.upstream.http import RequestPolicy, VendorHTTP, open_client
 from mcp_server.upstream.retell import RetellClient
 from mcp_server.upstream.tela import TelaClient
@@ -27,7 +28,7 @@ class Upstreams:
 
 @asynccontextmanager
 async def open_upstreams(
-    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> AsyncIterator[Upstreams]:
     """Open the vendors' HTTP clients (no network I/O until the first call); close them on exit."""
     policy = RequestPolicy(settings.timeout_seconds, settings.max_retries, settings.max_response_bytes)
@@ -42,7 +43,8 @@ async def open_upstreams(
             if vendor.configured:
                 clients[provider] = await stack.enter_async_context(open_client(vendor, policy, transport))
         paths = {
-            provider: VendorHTTP(provider, client, policy, redact, cache=cache) for provider, client in clients.items()
+            provider: VendorHTTP(provider, client, policy, redact, cache=cache, clock=clock)
+            for provider, client in clients.items()
         }
         yield Upstreams(
             retell=RetellClient(
