@@ -3,7 +3,8 @@ with the client for the GIL. Prints its port, then serves until killed.
 
 GET /get-test-run/{id} answers a finished Retell test run (about 5 KB, with a transcript) and
 GET /v2/get-call/{id} a Retell call of the same size (for the Node peer). IDs starting with `slow-` are
-answered after 100 ms, like a real vendor under load.
+answered after 100 ms, like a real vendor under load; IDs starting with `big-` get a ~9.6 MiB run made of many small
+keys (110,000 turns), the shape that costs a server the most memory once parsed (bench/memory.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,18 @@ TRANSCRIPT = [
 ]
 
 
+def big_run(job_id: str) -> bytes:
+    turns = [
+        {"role": "agent" if i % 2 else "user", "content": f"turn {i}", "words": [{"w": "ok", "s": i, "e": i}]}
+        for i in range(110_000)
+    ]
+    run = {"test_case_job_id": job_id, "status": "pass", "transcript_snapshot": {"transcript": turns}}
+    return json.dumps(run).encode()
+
+
 def run(job_id: str) -> bytes:
+    if job_id.startswith("big-"):
+        return big_run(job_id)
     return json.dumps(
         {
             "test_case_job_id": job_id,

@@ -139,6 +139,9 @@ class Settings(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=2, ge=0, le=10)
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    # Vendor body bytes read and parsed at once, across all calls: a parsed answer of many small keys takes ~10x
+    # its bytes, so this, not the number of calls, bounds the memory a burst of large answers can take.
+    max_inflight_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=1024**3)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     cache_ttl_seconds: float = Field(default=600.0, ge=0)
     cache_ttl_unfinished_seconds: float = Field(default=0.0, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -171,27 +172,69 @@ def test_cache_expires_entries_after_their_ttl() -> None:
     """An entry is served until its TTL passes, then never again."""
     now = [0.0]
     cache = ResponseCache(max_entries=10, max_bytes=1000, clock=lambda: now[0])
-    cache.put("a", {"v": 1}, size=10, ttl=5)
+    cache.put("a", b'{"v":1}', ttl=5)
     now[0] = 4.9
-    assert cache.get("a") == {"v": 1}
+    assert cache.get("a") == b'{"v":1}'
     now[0] = 5.0
-    assert cache.get("a") is None and len(cache) == 0 and cache.bytes == 0
+    assert cache.get("a") is None and len(cache) == 0 and cache.size == 0
 
 
 def test_cache_is_bounded_by_entries_and_bytes_evicting_least_recently_used() -> None:
     """Over either bound, the least recently used entries go first; an object over the byte budget is not kept."""
     cache = ResponseCache(max_entries=3, max_bytes=100, clock=lambda: 0.0)
     for key in "abc":
-        cache.put(key, {"k": key}, size=10, ttl=60)
+        cache.put(key, b"x" * 10, ttl=60)
     cache.get("a")  # a is now the most recently used
-    cache.put("d", {"k": "d"}, size=10, ttl=60)
+    cache.put("d", b"x" * 10, ttl=60)
     assert [k for k in "abcd" if cache.get(k)] == ["a", "c", "d"]
-    cache.put("big", {"k": "big"}, size=85, ttl=60)  # pushes the total over 100 bytes
-    assert cache.bytes <= 100 and cache.get("big") is not None
-    cache.put("huge", {"k": "huge"}, size=101, ttl=60)
+    cache.put("big", b"x" * 85, ttl=60)  # pushes the total over 100 bytes
+    assert cache.size <= 100 and cache.get("big") is not None
+    cache.put("huge", b"x" * 101, ttl=60)
     assert cache.get("huge") is None
-    cache.put("zero", {"k": "zero"}, size=1, ttl=0)
+    cache.put("zero", b"x", ttl=0)
     assert cache.get("zero") is None
+
+
+def test_a_newer_answer_that_cannot_be_kept_evicts_the_older_one() -> None:
+    """Nothing older than the newest answer is served: a put with no TTL, or too big to keep, drops the old entry."""
+    cache = ResponseCache(max_entries=10, max_bytes=100, clock=lambda: 0.0)
+    cache.put("run", b"old", ttl=60)
+    cache.put("run", b"new", ttl=0)
+    assert cache.get("run") is None and cache.size == 0
+    cache.put("run", b"old", ttl=60)
+    cache.put("run", b"x" * 101, ttl=60)
+    assert cache.get("run") is None and cache.size == 0
+
+
+async def test_a_fresh_read_that_is_not_cacheable_evicts_the_cached_run(vendors: FakeVendors) -> None:
+    """A run cached as passed, then read fresh (a wait polls fresh) and found re-run, in progress (not cacheable by
+    default): the next plain read goes to Retell instead of serving the stale pass."""
+    statuses = iter(["pass", "in_progress", "in_progress"])
+    vendors.retell = lambda request: json_response(200, {**RETELL_RUN, "status": next(statuses)})
+    async with connect(vendors) as client:
+        await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})  # cached: a finished run
+        polled = await client.call_tool("wait_for_test_run", {"test_case_job_id": JOB_ID, "timeout_seconds": 0.1})
+        again = await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})
+    assert polled.structured_content is not None and polled.structured_content["status"] == "in_progress"
+    assert again.structured_content is not None and again.structured_content["status"] == "in_progress"
+    assert len(vendors.requests) == 3
+
+
+async def test_the_cache_holds_compact_json_and_counts_its_bytes(vendors: FakeVendors) -> None:
+    """What the cache's byte budget counts is the compact JSON it holds: an indented 20 KB vendor body is kept as
+    its compact text (spaces gone), and a hit gives a fresh object equal to the vendor's, not a shared one."""
+    big = {**RETELL_RUN, "transcript_snapshot": {"transcript": [{"role": "agent", "content": "x" * 50}] * 200}}
+    body = json.dumps(big, indent=4).encode()
+    vendors.retell = lambda request: httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+    compact = json.dumps(big, separators=(",", ":")).encode()
+    # room for exactly one compact copy: the indented body would not fit, two copies would not either
+    settings = settings_with({"cache_max_bytes": len(compact) + 10})
+    async with connect(vendors, settings) as client:
+        first = await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})
+        second = await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})
+    assert len(body) > len(compact) + 10
+    assert first.structured_content == second.structured_content == big
+    assert len(vendors.requests) == 1
 
 
 async def test_cache_bounds_hold_for_both_vendors_together(vendors: FakeVendors) -> None:

@@ -11,6 +11,7 @@ import httpx2
 from mcp_server.config import Settings, VendorSettings
 from mcp_server.errors import Provider
 from mcp_server.redaction import Redactor
+from mcp_server.upstream.budget import ByteBudget
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 from mcp_server.upstream.http import RequestPolicy, VendorHTTP, open_client
@@ -36,6 +37,7 @@ async def open_upstreams(
     caching = settings.cache_ttl_seconds > 0  # 0 turns every cache off
     # One cache for both vendors, so cache_max_entries and cache_max_bytes bound the whole process.
     cache = ResponseCache(settings.cache_max_entries, settings.cache_max_bytes) if caching else None
+    budget = ByteBudget(settings.max_inflight_bytes)  # one for both vendors: it bounds the process
     async with AsyncExitStack() as stack:
         clients: dict[Provider, httpx2.AsyncClient] = {}
         vendors: tuple[tuple[Provider, VendorSettings], ...] = (("retell", settings.retell), ("tela", settings.tela))
@@ -43,7 +45,7 @@ async def open_upstreams(
             if vendor.configured:
                 clients[provider] = await stack.enter_async_context(open_client(vendor, policy, transport))
         paths = {
-            provider: VendorHTTP(provider, client, policy, redact, cache=cache, clock=clock)
+            provider: VendorHTTP(provider, client, policy, redact, cache=cache, clock=clock, budget=budget)
             for provider, client in clients.items()
         }
         yield Upstreams(
