@@ -245,3 +245,44 @@ async def test_cache_bounds_hold_for_both_vendors_together(vendors: FakeVendors)
         await client.call_tool("get_test_case", {"id": CASE_ID})  # cached, evicting the run
         await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})  # fetched again
     assert [r.url.host for r in vendors.requests] == ["api.retellai.com", "api.tela.com", "api.retellai.com"]
+
+
+async def test_a_cancelled_leader_aborts_its_request_and_its_waiter_asks_again(vendors: FakeVendors) -> None:
+    """The caller whose request others joined gives up: its request is aborted at once (the vendor sees the
+    hang-up), and the caller that was waiting on it makes its own request and gets the run."""
+    aborted = anyio.Event()
+    calls = 0
+
+    async def vendor(request: httpx2.Request) -> httpx2.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            try:
+                await anyio.sleep(30)
+            except BaseException:
+                aborted.set()
+                raise
+        return json_response(200, RETELL_RUN)
+
+    vendors.retell = vendor
+    waiter: list[Any] = []
+    async with connect(vendors) as client, anyio.create_task_group() as tg:
+        leader = anyio.CancelScope()
+
+        async def lead() -> None:
+            with leader:
+                await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})
+
+        async def wait() -> None:
+            waiter.append(await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID}))
+
+        tg.start_soon(lead)
+        while not vendors.requests:
+            await anyio.sleep(0.01)
+        tg.start_soon(wait)
+        await anyio.sleep(0.05)  # the waiter has joined the leader's request
+        assert calls == 1
+        leader.cancel()
+    assert aborted.is_set()
+    assert waiter[0].structured_content == RETELL_RUN
+    assert calls == 2
