@@ -16,6 +16,8 @@ from mcp_types import (
     INVALID_PARAMS,
     CallToolResult,
     Completion,
+    GetPromptResult,
+    InputRequiredResult,
     CompletionArgument,
     PromptReference,
     ResourceTemplateReference,
@@ -67,6 +69,23 @@ RUNS_INSTRUCTIONS = (
     " run_batch_test and run_test_cases start runs that cost vendor credits: start one only when the user asks, "
     "and after an error check list_batch_tests or the cases' generations before starting again."
 )
+
+
+class RetellTelaServer(MCPServer[Upstreams]):
+    """The SDK's server, with the SPEC's answer to a bad prompt request: an unknown prompt or a missing argument is
+    -32602 (invalid params) under every protocol version, where the SDK raises a bare ValueError (code 0, or -32603
+    under 2026-07-28) and logs a traceback for what is the client's mistake."""
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Upstreams, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        prompt = next((p for p in await self.list_prompts() if p.name == name), None)
+        if prompt is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name!r}.")
+        missing = [arg.name for arg in prompt.arguments or [] if arg.required and arg.name not in (arguments or {})]
+        if missing:
+            raise MCPError(code=INVALID_PARAMS, message=f"Prompt {name!r} needs argument(s): {', '.join(missing)}.")
+        return await super().get_prompt(name, arguments, context)
 
 
 def read_only(title: str) -> ToolAnnotations:
@@ -360,7 +379,7 @@ def build_server(
             fetch = upstreams(ctx).tela.run_test_cases(prompt_version_id, test_case_ids)
             return await answer("run_test_cases", "tela", fetch)
 
-    server: MCPServer[Upstreams] = MCPServer(
+    server = RetellTelaServer(
         SERVER_NAME,
         version=__version__,
         instructions=INSTRUCTIONS + (RUNS_INSTRUCTIONS if settings.allow_runs else ""),
@@ -380,7 +399,7 @@ def build_server(
     server.completion()(complete)  # type: ignore[no-untyped-call]  # the SDK's decorator factory is unannotated
 
     @server.prompt(name="diagnose_test_run", title="Diagnose a Retell test run")
-    def diagnose_test_run(test_case_job_id: str) -> str:
+    async def diagnose_test_run(test_case_job_id: str) -> str:
         """Explain why a Retell test run failed, metric by metric, from its transcript."""
         job_id = _prompt_id(test_case_job_id, "test_case_job_id", "retell")
         return (
@@ -392,7 +411,7 @@ def build_server(
         )
 
     @server.prompt(name="review_test_case", title="Review a Tela test case")
-    def review_test_case(id: str) -> str:
+    async def review_test_case(id: str) -> str:
         """Compare a Tela test case's expectedOutput with its latest generation."""
         case_id = _prompt_id(id, "id", "tela")
         return (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx2
@@ -271,3 +272,27 @@ async def test_input_schemas_carry_no_auto_titles_or_null_branches(vendors: Fake
     listing = next(t for t in tools if t.name == "list_batch_tests").input_schema["properties"]
     assert listing["agent_id"] == {"type": "string", "description": "Retell agent ID (its LLM or flow is looked up)"}
     assert explicit_null.is_error is False
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "default"])
+@pytest.mark.parametrize(
+    ("name", "arguments", "says"),
+    [
+        ("no_such_prompt", {}, "Unknown prompt: 'no_such_prompt'"),
+        ("diagnose_test_run", {}, "needs argument(s): test_case_job_id"),
+        ("review_test_case", {"other": "x"}, "needs argument(s): id"),
+    ],
+)
+async def test_a_bad_prompt_request_is_invalid_params_under_every_protocol_version(
+    vendors: FakeVendors, caplog: pytest.LogCaptureFixture, mode: str, name: str, arguments: dict[str, str], says: str
+) -> None:
+    """An unknown prompt or a missing argument is -32602 (the SPEC), under the handshake protocol and 2026-07-28
+    alike, and it is the client's mistake: no ERROR line, no traceback in the log."""
+    server = build_server(make_settings(), transport=vendors.transport())
+    async with Client(server, **({"mode": "legacy"} if mode == "legacy" else {})) as client:
+        with pytest.raises(MCPError) as caught:
+            await client.get_prompt(name, arguments)
+    assert caught.value.error.code == -32602
+    assert says in caught.value.error.message
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
