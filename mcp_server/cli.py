@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: str | None) -> None:
     from mcp_server.server import build_server
 
-    server = build_server(settings, transport=transport)
+    server = build_server(settings, transport=transport, single_client=args.transport == "stdio")
     # Start-up allocations (the SDK, pydantic schemas, our models) live as long as the process. Freezing them
     # keeps every full collection from re-scanning them: under a burst of calls those scans paused the loop
     # for ~100 ms at a time (measured: 200 concurrent calls took 222 or 340 ms, now a steady 221 ms).
@@ -285,7 +285,7 @@ async def _call(settings: Settings, transport: Any, tool: str, pairs: list[str])
 
     from mcp_server.server import build_server
 
-    async with Client(build_server(settings, transport=transport)) as client:
+    async with Client(build_server(settings, transport=transport, single_client=True)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         if tool not in tools:
             return _complain(f"unknown tool {tool!r} (tools: {', '.join(tools)})")

@@ -1,9 +1,14 @@
-"""Argument completion from the IDs this server has already returned in the same session, and only that session:
+"""Argument completion from the IDs this server has already returned to the same client, and only that client:
 on a shared HTTP server one client's IDs are never offered to another.
 
-A session is a handshake-era connection, known by the `client_params` object its `initialize` left (public and
-stable for the connection's life). Under protocol 2026-07-28 each request stands alone, so there is no session to
-remember anything in, and nothing is offered.
+Whose IDs are whose depends on how the server is reached:
+- over stdio (and `call`) the process serves exactly one client, so everything it has shown is that client's,
+  whatever the protocol version (`single_client`);
+- over stateful HTTP, per session: the `Mcp-Session-Id` the transport issued;
+- a handshake-era connection without an HTTP session (the SDK's in-memory client) is known by the `client_params`
+  object its `initialize` left, stable for the connection's life;
+- otherwise (stateless HTTP; protocol 2026-07-28 without a session) each request stands alone: nothing is
+  remembered and nothing is offered.
 """
 
 from __future__ import annotations
@@ -14,15 +19,22 @@ from contextvars import ContextVar
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp_types import Completion, PromptReference, ResourceTemplateReference
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_server.errors import Provider
 
-# The session of the request being handled, set by SessionMiddleware for the handler's task.
-current_session: ContextVar[object | None] = ContextVar("current_session", default=None)
+# The client of the request being handled, set by ClientScopeMiddleware for the handler's task. A ContextVar because
+# the SDK's middleware hook is the only place that sees the transport's session, and tools and completion handlers
+# are called by the SDK with no way to pass it along.
+current_client: ContextVar[object | None] = ContextVar("current_client", default=None)
 
-MAX_SESSIONS = 256  # sessions remembered at once, least recently used forgotten first
-PER_KIND = 500  # most recent IDs kept per kind and session
+SINGLE_CLIENT = "the one client"  # the scope of a stdio server
+MAX_SESSIONS = 256  # clients remembered at once, least recently used forgotten first
+PER_KIND = 500  # most recent IDs kept per kind and client
+MAX_ID_LENGTH = 128  # longer is no ID any tool accepts: never kept
+MAX_BYTES = 4 * 1024 * 1024  # characters of IDs kept in all, least recently used clients forgotten first
 MAX_VALUES = 100  # the protocol's cap on one completion answer
 
 # Where each kind of ID is found in vendor objects, by field name.
@@ -44,53 +56,83 @@ ARGUMENT_KINDS = {
 }
 
 
-class SessionMiddleware:
-    """Makes the current session visible to tools and completions through `current_session`."""
+class ClientScopeMiddleware:
+    """Makes the client of each request visible to tools and completions through `current_client`."""
+
+    def __init__(self, *, single_client: bool = False) -> None:
+        self._single_client = single_client
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        token = current_session.set(ctx.session.client_params)
+        token = current_client.set(self._scope(ctx))
         try:
             return await call_next(ctx)
         finally:
-            current_session.reset(token)
+            current_client.reset(token)
+
+    def _scope(self, ctx: ServerRequestContext[Any, Any]) -> object | None:
+        if self._single_client:
+            return SINGLE_CLIENT
+        headers = getattr(ctx.request, "headers", None)  # the HTTP request, on the HTTP transports
+        session_id = headers.get(MCP_SESSION_ID_HEADER) if headers is not None else None
+        if session_id:
+            return f"http:{session_id}"
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return None  # a 2026-07-28 request carries its own client info: a new object every time
+        return ctx.session.client_params
 
 
 class SeenIds:
-    """The IDs each session has been shown, by kind, most recent last; bounded per kind and in sessions."""
+    """The IDs each client has been shown, by kind, most recent last; bounded per kind, in clients and in bytes."""
 
     def __init__(self) -> None:
-        # id(session) -> (the session object, kept so its id cannot be reused, and its IDs by kind)
-        self._sessions: OrderedDict[int, tuple[object, dict[str, OrderedDict[str, None]]]] = OrderedDict()
+        # scope key -> (the scope object, kept so an id() cannot be reused, and its IDs by kind)
+        self._clients: OrderedDict[object, tuple[object, dict[str, OrderedDict[str, None]]]] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def size(self) -> int:
+        """Characters of IDs held, across all clients."""
+        return self._bytes
 
     def _kinds(self, create: bool) -> dict[str, OrderedDict[str, None]]:
-        session = current_session.get()
-        if session is None:
+        client = current_client.get()
+        if client is None:
             return {}
-        entry = self._sessions.get(id(session))
+        key = client if isinstance(client, str) else id(client)
+        entry = self._clients.get(key)
         if entry is None:
             if not create:
                 return {}
-            entry = self._sessions[id(session)] = (session, {})
-            if len(self._sessions) > MAX_SESSIONS:
-                self._sessions.popitem(last=False)
-        self._sessions.move_to_end(id(session))
+            entry = self._clients[key] = (client, {})
+            if len(self._clients) > MAX_SESSIONS:
+                self._forget_oldest()
+        self._clients.move_to_end(key)
         return entry[1]
+
+    def _forget_oldest(self) -> None:
+        _, (_, kinds) = self._clients.popitem(last=False)
+        self._bytes -= sum(len(value) for seen in kinds.values() for value in seen)
 
     def note(self, provider: Provider, obj: dict[str, Any]) -> None:
         """Remember the IDs in a result: its own fields, its snapshot's, and those of its `items` or `failed`."""
-        if current_session.get() is None:
+        if current_client.get() is None:
             return
         kinds = self._kinds(create=True)
         fields = RETELL_FIELDS if provider == "retell" else TELA_FIELDS
         for record in _records(obj):
             for field, kind in fields.items():
                 value = record.get(field)
-                if isinstance(value, str) and value:
+                if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
                     seen = kinds.setdefault(kind, OrderedDict())
-                    seen.pop(value, None)
+                    if value in seen:
+                        seen.move_to_end(value)
+                        continue
                     seen[value] = None
+                    self._bytes += len(value)
                     if len(seen) > PER_KIND:
-                        seen.popitem(last=False)
+                        self._bytes -= len(seen.popitem(last=False)[0])
+        while self._bytes > MAX_BYTES and len(self._clients) > 1:
+            self._forget_oldest()
 
     def complete(self, ref: PromptReference | ResourceTemplateReference, argument: str, prefix: str) -> Completion:
         name = ref.name if isinstance(ref, PromptReference) else ref.uri

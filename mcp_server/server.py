@@ -16,9 +16,9 @@ from mcp_types import (
     INVALID_PARAMS,
     CallToolResult,
     Completion,
+    CompletionArgument,
     GetPromptResult,
     InputRequiredResult,
-    CompletionArgument,
     PromptReference,
     ResourceTemplateReference,
     TextContent,
@@ -27,7 +27,7 @@ from mcp_types import (
 from pydantic import Field
 
 from mcp_server import __version__
-from mcp_server.completions import SeenIds, SessionMiddleware
+from mcp_server.completions import ClientScopeMiddleware, SeenIds
 from mcp_server.config import Settings
 from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
@@ -195,10 +195,15 @@ JobId = Annotated[str, Field(description="Retell test case job ID")]
 
 
 def build_server(
-    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None, clock: Clock = SYSTEM_CLOCK
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    single_client: bool = False,
 ) -> MCPServer[Upstreams]:
     """A ready server. `transport` replaces the network for both vendors (tests, `--demo`); `clock` is the time
-    retries, waits and deadlines count on (tests pass one whose sleep returns at once)."""
+    retries, waits and deadlines count on (tests pass one whose sleep returns at once); `single_client` says the
+    process serves one client only (stdio), so completions may offer it everything shown, whatever the protocol."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Upstreams]) -> AsyncIterator[Upstreams]:
@@ -386,7 +391,7 @@ def build_server(
         website_url=WEBSITE_URL,
         lifespan=lifespan,
         log_level=settings.log_level,
-        middleware=[SessionMiddleware()],
+        middleware=[ClientScopeMiddleware(single_client=single_client)],
         tools=tools,
     )
 

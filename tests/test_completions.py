@@ -98,3 +98,52 @@ async def test_stateless_protocol_requests_share_nothing(vendors: FakeVendors) -
         result = await client.complete(DIAGNOSE, {"name": "test_case_job_id", "value": ""})
         assert client.protocol_version == "2026-07-28"
     assert result.completion.values == []
+
+
+async def test_a_single_client_server_offers_what_it_showed_under_every_protocol(vendors: FakeVendors) -> None:
+    """A stdio server serves one client: under 2026-07-28 too (what current clients negotiate by default), the IDs
+    it has returned are offered, though no request carries a session."""
+    server = build_server(make_settings(), transport=vendors.transport(), single_client=True)
+    async with Client(server) as client:
+        assert client.protocol_version == "2026-07-28"
+        await client.call_tool("get_test_run", {"test_case_job_id": JOB_ID})
+        result = await client.complete(DIAGNOSE, {"name": "test_case_job_id", "value": ""})
+    assert result.completion.values == [JOB_ID]
+
+
+async def test_completions_over_real_stdio_under_the_default_protocol() -> None:
+    """The real process over stdio (what `retell-tela-mcp` is to an MCP client), default protocol: a run it
+    returned is offered for the prompt's argument."""
+    import sys
+
+    from mcp import StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server", "--demo"])
+    async with Client(stdio_client(params)) as client:
+        await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
+        result = await client.complete(DIAGNOSE, {"name": "test_case_job_id", "value": "tcj_demo"})
+    assert result.completion.values == ["tcj_demo_failed"]
+
+
+def test_remembered_ids_are_bounded_in_bytes_and_length() -> None:
+    """Many clients shown many long IDs: what is kept never passes MAX_BYTES characters; an ID longer than any
+    tool accepts is not kept at all."""
+    from mcp_server import completions
+
+    seen = completions.SeenIds()
+    run_id = "r" * completions.MAX_ID_LENGTH
+    for client in range(completions.MAX_SESSIONS):
+        token = completions.current_client.set(f"http:{client}")
+        try:
+            seen.note("retell", {"items": [{"test_case_job_id": f"{n}{run_id}"[:128]} for n in range(500)]})
+            seen.note("retell", {"test_case_job_id": "x" * (completions.MAX_ID_LENGTH + 1)})
+        finally:
+            completions.current_client.reset(token)
+    assert 0 < seen.size <= completions.MAX_BYTES
+    token = completions.current_client.set(f"http:{completions.MAX_SESSIONS - 1}")
+    try:
+        offered = seen.complete(DIAGNOSE, "test_case_job_id", "x")
+    finally:
+        completions.current_client.reset(token)
+    assert offered.values == []

@@ -179,3 +179,32 @@ async def test_stateless_replicas_serve_one_client_behind_a_round_robin_balancer
             ]
     assert [r.structured_content["status"] for r in results if r.structured_content] == ["fail", "pass"] * 3
     assert min(balancer.used.values()) >= 3  # both replicas really served calls
+
+
+@pytest.mark.anyio
+async def test_completions_are_per_http_session_and_absent_when_stateless() -> None:
+    """Stateful HTTP: each session is offered what it was shown, never another session's; a 2026-07-28 client opens
+    no session, so it is offered nothing. Stateless HTTP: every request stands alone, so nothing is remembered and
+    nothing is offered (said in the README)."""
+    from mcp_types import PromptReference
+
+    diagnose = PromptReference(type="ref/prompt", name="diagnose_test_run")
+    argument = {"name": "test_case_job_id", "value": ""}
+    with http_server() as url:
+        async with (
+            Client(streamable_http_client(f"{url}/mcp"), mode="legacy") as first,
+            Client(streamable_http_client(f"{url}/mcp"), mode="legacy") as second,
+        ):
+            await first.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
+            mine = await first.complete(diagnose, argument)
+            theirs = await second.complete(diagnose, argument)
+        async with Client(streamable_http_client(f"{url}/mcp")) as modern:  # 2026-07-28: no session to remember in
+            await modern.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
+            sessionless = await modern.complete(diagnose, argument)
+    assert mine.completion.values == ["tcj_demo_failed"] and theirs.completion.values == []
+    assert sessionless.completion.values == []
+    with http_server("--stateless") as url:
+        async with Client(streamable_http_client(f"{url}/mcp"), mode="legacy") as client:
+            await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
+            stateless = await client.complete(diagnose, argument)
+    assert stateless.completion.values == []
