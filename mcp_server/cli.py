@@ -146,8 +146,12 @@ def configure_logging(level: str, redactor: Redactor, log_format: str = "text") 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # One line per request from httpx repeats our own per-call line; keep it for DEBUG.
-    logging.getLogger("httpx2").setLevel(level if level == "DEBUG" else "WARNING")
+    # One line per request from httpx repeats our own per-call line; the SDK's HTTP transport writes session IDs
+    # (bearer-like: whoever holds one can act in that session) and, stateless, a "Terminating session" per request
+    # at INFO. Keep all of them for DEBUG.
+    quiet = level if level == "DEBUG" else "WARNING"
+    for name in ("httpx2", "mcp.server.streamable_http", "mcp.server.streamable_http_manager"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 def _complain(message: str) -> int:

@@ -41,7 +41,9 @@ class BearerTokenGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] != HEALTH_PATH:
-            supplied = Headers(scope=scope).get("authorization", "").encode()
+            # RFC 7235: the scheme is case-insensitive ("bearer", "BEARER"); the token is compared exactly.
+            scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+            supplied = f"Bearer {token.strip()}".encode() if scheme.lower() == "bearer" else b""
             if not hmac.compare_digest(supplied, self._expected):  # constant time: no timing oracle on the token
                 response = JSONResponse(
                     {"error": "unauthorized", "message": "Send the server's token as 'Authorization: Bearer <token>'."},

@@ -38,8 +38,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def http_server(*extra: str, token: str | None = None) -> Iterator[str]:
-    """`retell-tela-mcp serve --transport http --demo` on a free loopback port; yields its base URL."""
+def http_server(*extra: str, token: str | None = None, logs: list[str] | None = None) -> Iterator[str]:
+    """`retell-tela-mcp serve --transport http --demo` on a free loopback port; yields its base URL. Its stderr
+    is appended to `logs` when the server has stopped."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in (*ENV_VARS.values(), CONFIG_ENV_VAR, AUTH_TOKEN_ENV_VAR)}
     if token:
@@ -64,6 +65,8 @@ def http_server(*extra: str, token: str | None = None) -> Iterator[str]:
         assert process.stderr is not None
         stderr = process.stderr.read().decode()
         process.stderr.close()
+        if logs is not None:
+            logs.append(stderr)
         assert TOKEN not in stderr and TOKEN[4:12] not in stderr
         assert "Traceback" not in stderr
 
@@ -208,3 +211,31 @@ async def test_completions_are_per_http_session_and_absent_when_stateless() -> N
             await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
             stateless = await client.complete(diagnose, argument)
     assert stateless.completion.values == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+async def test_the_bearer_scheme_is_matched_case_insensitively(guarded: str, scheme: str) -> None:
+    """RFC 7235: `bearer TOKEN` is the same credential as `Bearer TOKEN`; the token itself stays exact."""
+    right = httpx2.post(f"{guarded}/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": f"{scheme} {TOKEN}"})
+    wrong = httpx2.post(
+        f"{guarded}/mcp", json=INIT, headers={**MCP_HEADERS, "authorization": f"{scheme} {TOKEN.upper()}"}
+    )
+    assert right.status_code == 200 and wrong.status_code == 401
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["sessions", "--stateless"])
+async def test_session_ids_and_per_request_terminations_stay_out_of_the_info_log(mode: str) -> None:
+    """At the default INFO level the log names no session ID, and a stateless server does not log "Terminating
+    session" for every request."""
+    logs: list[str] = []
+    with http_server(*([mode] if mode.startswith("--") else []), logs=logs) as url:
+        async with Client(streamable_http_client(f"{url}/mcp"), mode="legacy") as client:
+            await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
+            await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_passed"})
+    assert "tool=get_test_run" in logs[0]  # the log is there: our own line per call
+    import re
+
+    assert "Terminating session" not in logs[0] and "session ID" not in logs[0], logs[0]
+    assert not re.search(r"[0-9a-f]{32}", logs[0]), logs[0]  # the SDK's session IDs are 32 hex digits
