@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mcp_server.errors import BadUpstreamResponse, InvalidArgument
-from mcp_server.upstream.http import VendorHTTP, require
+from mcp_server.upstream.http import Params, VendorHTTP, require
 from mcp_server.upstream.ids import RETELL_ID, check_id, check_ids, check_token
 from mcp_server.upstream.schema import VendorObject
 
@@ -228,15 +228,10 @@ class RetellClient:
         limit: int = 50,
         pagination_key: str | None = None,
     ) -> dict[str, Any]:
-        choice = choose_engine(agent_id, llm_id, conversation_flow_id)
-        page = _page(limit, pagination_key)  # every argument checked before the agent is looked up
-        deadline = self.deadline()
-        engine = await self.resolve(choice, deadline)
-        params = [*engine.fields().items(), *page]
-        if version is not None:
-            params.append(("version", str(version)))
-        return await require(self._http, "retell").get_object(
-            "/v2/list-batch-tests", subject=f"batch tests of {engine}", params=params, deadline=deadline
+        extra = [("version", str(version))] if version is not None else []
+        page = _page(limit, pagination_key) + extra
+        return await self._list_for_engine(
+            "/v2/list-batch-tests", "batch tests", agent_id, llm_id, conversation_flow_id, page
         )
 
     async def list_test_case_definitions(
@@ -248,15 +243,21 @@ class RetellClient:
         limit: int = 50,
         pagination_key: str | None = None,
     ) -> dict[str, Any]:
-        choice = choose_engine(agent_id, llm_id, conversation_flow_id)
         page = _page(limit, pagination_key)
+        return await self._list_for_engine(
+            "/v2/list-test-case-definitions", "test case definitions", agent_id, llm_id, conversation_flow_id, page
+        )
+
+    async def _list_for_engine(
+        self, path: str, what: str, agent_id: str | None, llm_id: str | None, flow_id: str | None, params: Params
+    ) -> dict[str, Any]:
+        """One page of an engine's listing: the engine's fields, then `params` (checked by the caller, like the IDs
+        here, before the agent is looked up); the agent lookup and the listing share one deadline."""
+        choice = choose_engine(agent_id, llm_id, flow_id)
         deadline = self.deadline()
         engine = await self.resolve(choice, deadline)
         return await require(self._http, "retell").get_object(
-            "/v2/list-test-case-definitions",
-            subject=f"test case definitions of {engine}",
-            params=[*engine.fields().items(), *page],
-            deadline=deadline,
+            path, subject=f"{what} of {engine}", params=[*engine.fields().items(), *params], deadline=deadline
         )
 
     async def create_batch_test(
