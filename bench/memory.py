@@ -21,6 +21,7 @@ from pathlib import Path
 import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from run import rss_kib  # bench/run.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 CASES = ("concurrent", "cached")
@@ -28,19 +29,11 @@ MARKER = "mcp_server"
 
 
 def server_status(field: str) -> float:
-    """A `VmRSS`/`VmHWM` figure (MiB) of our child whose command line runs the server."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            status = (stat.parent / "status").read_text()
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == os.getpid() and MARKER in cmdline:
-            for line in status.splitlines():
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    raise RuntimeError("server process not found")
+    """A `VmRSS`/`VmHWM` figure (MiB) of the server process we started."""
+    kib = rss_kib(MARKER, field)
+    if kib is None:
+        raise RuntimeError("server process not found")
+    return kib / 1024
 
 
 async def measure(case: str, repo: Path, port: int) -> dict[str, float]:

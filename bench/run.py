@@ -61,8 +61,9 @@ def install_peer() -> str | None:
     return str(entry)
 
 
-def rss_kib(marker: str) -> float | None:
-    """Resident memory of our child process whose command line contains `marker`."""
+def rss_kib(marker: str, field: str = "VmRSS") -> float | None:
+    """Resident memory (or another /proc status `field`, such as the peak `VmHWM`) of our child process whose
+    command line contains `marker`."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
@@ -72,7 +73,7 @@ def rss_kib(marker: str) -> float | None:
             continue
         if parent == os.getpid() and marker in cmdline:
             for line in status.splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return float(line.split()[1])
     return None
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from mcp_server import __version__
-from mcp_server.config import AUTH_TOKEN_ENV_VAR, ConfigError, Settings, check_api_key, load_settings
+from mcp_server.config import AUTH_TOKEN_ENV_VAR, ConfigError, Settings, check_credential, load_settings
 from mcp_server.redaction import RedactingFilter, Redactor
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     token = (getattr(args, "auth_token", None) or os.environ.get(AUTH_TOKEN_ENV_VAR, "")).strip() or None
     if token is not None:
         try:
-            check_api_key(token)
+            check_credential(token)
         except ValueError as exc:
             _fail(f"config error: the HTTP auth token (--auth-token or ${AUTH_TOKEN_ENV_VAR}) {exc}")
     configure_logging(level, Redactor([*settings.secrets(), *([token] if token else [])]), args.log_format)

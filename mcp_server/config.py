@@ -81,16 +81,16 @@ def check_base_url(value: str) -> str:
 _HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+(%[A-Za-z0-9]+)?")
 
 
-def check_api_key(value: str) -> str:
-    """An API key goes into an HTTP header as is: printable ASCII with no space. Whitespace around it (a pasted
-    newline) or any other character would be sent, rejected and reported as a network fault, so refuse it here.
-    The message never quotes the key."""
+def check_credential(value: str) -> str:
+    """An API key (or the HTTP auth token) goes into a header as is: printable ASCII with no space. Whitespace
+    around it (a pasted newline) or any other character would be sent, rejected and reported as a network fault,
+    so refuse it here. The message never quotes the value."""
     if value != value.strip():
         raise ValueError("has leading or trailing whitespace (a pasted newline or space?); remove it")
     bad = next((char for char in value if not ("!" <= char <= "~")), None)
     if bad is not None:
         what = "whitespace" if bad.isspace() else "a control character" if not bad.isprintable() else "non-ASCII text"
-        raise ValueError(f"contains {what}; an API key is printable ASCII without spaces")
+        raise ValueError(f"contains {what}; it must be printable ASCII without spaces")
     return value
 
 
@@ -108,7 +108,7 @@ class VendorSettings(BaseModel):
         """An empty (or blank) key is no key; any other must be sendable as it is."""
         if value is None or not value.get_secret_value().strip():
             return None
-        check_api_key(value.get_secret_value())
+        check_credential(value.get_secret_value())
         return value
 
     @field_validator("base_url", mode="after")
