@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
+import json
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server import __version__
 from mcp_server.config import ConfigError, is_loopback
@@ -55,6 +60,112 @@ class BearerTokenGate:
         await self._app(scope, receive, send)
 
 
+class StatelessCancellation:
+    """ASGI middleware for `--stateless`: lets a POSTed `notifications/cancelled` reach the request it names.
+
+    Stateless, every POST gets a fresh SDK transport, so a cancellation lands where nothing knows the request and
+    the vendor request ran to its end. Here each POSTed request in flight runs in a cancel scope kept under
+    (client address, credentials, request ID); a cancellation the SDK accepted (202: same checks as any message)
+    cancels the one request that key names, and none when two clients' requests share it (a request ID means
+    nothing narrower without a session). The cancelled request's response ends empty, as JSON-RPC asks. A client
+    that simply closes its stream (2026-07-28's cancellation over HTTP) needs none of this: the SDK stops that
+    request itself.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._inflight: defaultdict[tuple[str, bytes, str], list[anyio.CancelScope]] = defaultdict(list)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != MCP_PATH:
+            await self._app(scope, receive, send)
+            return
+        received, body = await _read_body(receive)
+        replay = _replaying(received, receive)
+        message = _json_object(body)
+        if message is None or "id" not in message and message.get("method") != "notifications/cancelled":
+            await self._app(scope, replay, send)
+        elif "id" in message and "method" in message:
+            await self._run_cancellable(self._key(scope, message["id"]), scope, replay, send)
+        else:
+            accepted = _Watch(send)
+            await self._app(scope, replay, accepted)
+            params = message.get("params")
+            if accepted.status == 202 and isinstance(params, dict) and "requestId" in params:
+                matching = self._inflight.get(self._key(scope, params["requestId"]), [])
+                if len(matching) == 1:
+                    matching[0].cancel()
+
+    async def _run_cancellable(self, key: tuple[str, bytes, str], scope: Scope, receive: Receive, send: Send) -> None:
+        watched = _Watch(send)
+        with anyio.CancelScope() as cancel_scope:
+            self._inflight[key].append(cancel_scope)
+            try:
+                await self._app(scope, receive, watched)
+            finally:
+                self._inflight[key].remove(cancel_scope)
+                if not self._inflight[key]:
+                    del self._inflight[key]
+        if cancel_scope.cancelled_caught and not watched.finished:
+            with contextlib.suppress(OSError):  # the client may have gone already
+                if watched.status is None:
+                    await send({"type": "http.response.start", "status": 204, "headers": []})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    def _key(scope: Scope, request_id: Any) -> tuple[str, bytes, str]:
+        client = scope.get("client") or ("", 0)
+        credentials = hashlib.sha256(Headers(scope=scope).get("authorization", "").encode()).digest()
+        return client[0], credentials, json.dumps(request_id)  # 7 and "7" are different IDs
+
+
+class _Watch:
+    """An ASGI `send` that notes the response's status and whether its body has ended."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status: int | None = None
+        self.finished = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finished = True
+        await self._send(message)
+
+
+async def _read_body(receive: Receive) -> tuple[list[Message], bytes]:
+    """The request's messages up to the end of its body (or past the body limit, when it stops: the SDK answers 413)."""
+    received: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        received.append(message)
+        size += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False) or size > MAX_BODY_BYTES:
+            break
+    body = b"".join(m.get("body", b"") for m in received) if size <= MAX_BODY_BYTES else b""
+    return received, body
+
+
+def _replaying(received: list[Message], receive: Receive) -> Receive:
+    pending = list(received)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: the SDK answers it
+        return None
+    return message if isinstance(message, dict) else None
+
+
 def security_settings(
     host: str, allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = ()
 ) -> TransportSecuritySettings:
@@ -95,4 +206,6 @@ def build_http_app(
         transport_security=security_settings(host, allowed_hosts, allowed_origins),
         host=host,
     )
+    if stateless:
+        app = StatelessCancellation(app)
     return BearerTokenGate(app, auth_token) if auth_token else app

@@ -72,6 +72,15 @@ class FaultVendor:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def wait_for(self, scenarios: list[str], timeout: float) -> bool:
+        """Whether every scenario has been asked for within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not all(self.count(s) for s in scenarios):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     def count(self, scenario: str) -> int:
         return self.counts[scenario]
 

@@ -9,16 +9,20 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 
+import anyio
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_server.cli import main
 from mcp_server.config import AUTH_TOKEN_ENV_VAR, CONFIG_ENV_VAR, ENV_VARS
-from tests.conftest import TOOL_NAMES
+from tests.conftest import RETELL_KEY, TELA_KEY, TOOL_NAMES
+from tests.faults import FaultVendor, fault_vendor
 
 TOKEN = "tok_8c1f0e7a9b2d4c6e"
 INIT = {
@@ -38,14 +42,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def http_server(*extra: str, token: str | None = None, logs: list[str] | None = None) -> Iterator[str]:
-    """`retell-tela-mcp serve --transport http --demo` on a free loopback port; yields its base URL. Its stderr
-    is appended to `logs` when the server has stopped."""
+def http_server(
+    *extra: str, token: str | None = None, logs: list[str] | None = None, vendor: FaultVendor | None = None
+) -> Iterator[str]:
+    """`retell-tela-mcp serve --transport http` on a free loopback port, on the demo data or against `vendor` for
+    both vendors; yields its base URL. Its stderr is appended to `logs` when the server has stopped."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in (*ENV_VARS.values(), CONFIG_ENV_VAR, AUTH_TOKEN_ENV_VAR)}
     if token:
         env[AUTH_TOKEN_ENV_VAR] = token
-    command = [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--port", str(port), "--demo"]
+    if vendor:
+        env |= {"RETELL_API_KEY": RETELL_KEY, "TELA_API_KEY": TELA_KEY, "RETELL_TELA_MCP_TIMEOUT": "30"}
+        env |= {"RETELL_BASE_URL": vendor.url, "TELA_BASE_URL": vendor.url}
+    command = [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--port", str(port)]
+    command += [] if vendor else ["--demo"]
     process = subprocess.Popen([*command, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -239,3 +249,68 @@ async def test_session_ids_and_per_request_terminations_stay_out_of_the_info_log
 
     assert "Terminating session" not in logs[0] and "session ID" not in logs[0], logs[0]
     assert not re.search(r"[0-9a-f]{32}", logs[0]), logs[0]  # the SDK's session IDs are 32 hex digits
+
+
+def call_message(request_id: int, job_id: str) -> dict[str, object]:
+    arguments = {"test_case_job_id": job_id}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "get_test_run", "arguments": arguments},
+    }
+
+
+def cancel_message(request_id: int) -> dict[str, object]:
+    return {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": request_id}}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_stateless_client_giving_up_stops_the_vendor_request(mode: str) -> None:
+    """--stateless: the SDK's client gives up on a call (read timeout). Under 2025-11-25 it POSTs
+    `notifications/cancelled`, which lands on a fresh transport; under 2026-07-28 it closes its stream. Either way
+    the vendor sees the hang-up at once, was asked once, and the next call is served."""
+    with fault_vendor() as vendor, http_server("--stateless", vendor=vendor) as url:
+        async with Client(streamable_http_client(f"{url}/mcp"), mode=mode) as client:
+            with pytest.raises(MCPError):
+                await client.call_tool("get_test_run", {"test_case_job_id": f"hang-{mode}"}, read_timeout_seconds=0.5)
+            hung_up = await anyio.to_thread.run_sync(vendor.hung_up[f"hang-{mode}"].wait, 5)
+            after = await client.call_tool("get_test_run", {"test_case_job_id": "ok-after"})
+    assert hung_up, "the vendor request ran on after the client gave up"
+    assert vendor.count(f"hang-{mode}") == 1 and after.is_error is False
+
+
+def test_a_stateless_client_closing_its_stream_stops_the_vendor_request() -> None:
+    """A raw client that drops the response stream of a stateless call: the vendor sees the hang-up at once."""
+    with fault_vendor() as vendor, http_server("--stateless", vendor=vendor) as url:
+        with (
+            pytest.raises(httpx2.ReadTimeout),
+            httpx2.stream(
+                "POST", f"{url}/mcp", json=call_message(3, "hang-drop"), headers=MCP_HEADERS, timeout=1
+            ) as response,
+        ):
+            assert response.status_code == 200
+            response.read()
+        assert vendor.hung_up["hang-drop"].wait(5), "the vendor request ran on after the client hung up"
+
+
+def test_a_stateless_cancellation_stops_only_the_request_it_names() -> None:
+    """Raw POSTs to a stateless server: a cancellation for ID 8 stops the vendor request of call 8 and not call 9's,
+    its own POST answers 202, and the cancelled call's response ends with no JSON-RPC answer. Two calls from one
+    address sharing an ID are both left alone: without a session the ID cannot say which one was meant."""
+    with fault_vendor() as vendor, ThreadPoolExecutor(4) as pool, http_server("--stateless", vendor=vendor) as url:
+        post = partial(httpx2.post, f"{url}/mcp", headers=MCP_HEADERS, timeout=30)
+        named = pool.submit(post, json=call_message(8, "hang-named"))
+        other = pool.submit(post, json=call_message(9, "hang-other"))
+        twins = [pool.submit(post, json=call_message(5, f"hang-twin{n}")) for n in (1, 2)]
+        assert vendor.wait_for(["hang-named", "hang-other", "hang-twin1", "hang-twin2"], 10)
+        assert post(json=cancel_message(8)).status_code == 202
+        assert vendor.hung_up["hang-named"].wait(5), "the named call's vendor request ran on"
+        answer = named.result(5)
+        assert answer.status_code in (200, 204) and "jsonrpc" not in answer.text
+        assert post(json=cancel_message(5)).status_code == 202
+        time.sleep(1)  # room for a wrong cancellation to reach the vendor, which must not come
+        assert not vendor.hung_up["hang-other"].is_set()
+        assert not any(vendor.hung_up[f"hang-twin{n}"].is_set() for n in (1, 2))
+        assert not other.done() and not any(twin.done() for twin in twins)
