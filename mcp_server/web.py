@@ -199,7 +199,7 @@ def build_http_app(
         )
 
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
-    app = server.streamable_http_app(
+    app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
         max_request_body_size=MAX_BODY_BYTES,
