@@ -213,7 +213,7 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
 
     import uvicorn
 
-    from mcp_server.web import build_http_app
+    from mcp_server.web import build_http_app, guarded_protocol
 
     try:
         app = build_http_app(
@@ -230,7 +230,10 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
         "serving MCP at http://%s:%d/mcp (%s)", args.host, args.port, "stateless" if args.stateless else "sessions"
     )
     # log_config=None: uvicorn's lines go through our stderr handler, redaction and format included.
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, log_level=settings.log_level.lower())
+    protocol = guarded_protocol(settings.http_header_timeout_seconds, settings.http_max_connections)
+    uvicorn.run(
+        app, host=args.host, port=args.port, http=protocol, log_config=None, log_level=settings.log_level.lower()
+    )
 
 
 async def _serve_stdio(server: MCPServer[Any]) -> None:

@@ -148,6 +148,10 @@ class Settings(BaseModel):
     cache_ttl_tela_seconds: float = Field(default=0.0, ge=0)
     cache_max_entries: int = Field(default=1000, ge=0)
     cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Serving over HTTP: a connection must send each request's headers within this time, and at most this many
+    # connections are open at once, so slow or idle clients cannot hold the server.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_max_connections: int = Field(default=200, ge=1, le=100_000)
     # Off by default: the tools that start runs (and spend vendor credits) are not even listed unless enabled.
     allow_runs: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -17,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mcp_server import __version__
 from mcp_server.config import ConfigError, is_loopback
@@ -164,6 +166,72 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: the SDK answers it
         return None
     return message if isinstance(message, dict) else None
+
+
+_BUSY_BODY = b'{"error":"busy","message":"Too many open connections; try again shortly."}'
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
+
+
+def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with the two guards it lacks against slow clients.
+
+    - A connection must finish each request's headers within `header_timeout` seconds of opening, or of its
+      first byte after the previous response: else it is closed (uvicorn waits forever; its keep-alive timeout
+      only covers a connection that sends nothing after a response).
+    - Past `max_connections` open connections, a new one gets 503 and is closed at once (uvicorn's own
+      `limit_concurrency` answers only once a request's headers are in, which a slow client never sends).
+    """
+
+    class GuardedH11(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+        _refused = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                open_ = len(self.connections) - 1
+                self.logger.warning("refused a connection: %d open, the limit is %d", open_, max_connections)
+                # Answer, end our side, and close a moment later: closing at once, with the client's request
+                # unread, would reset the connection and could lose the answer.
+                self._refused = True
+                transport.write(_BUSY)
+                transport.write_eof()
+                self.loop.call_later(1.0, transport.close)
+                return
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            cycle = self.cycle
+            if self._header_timer is None and (cycle is None or cycle.response_complete):
+                self._arm()
+            super().data_received(data)
+            if self.cycle is not cycle:  # a request's headers are complete
+                self._disarm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(header_timeout, self._headers_too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            self.logger.debug("closed a connection whose request headers took over %g s", header_timeout)
+            self.transport.close()
+
+    return GuardedH11
 
 
 def security_settings(

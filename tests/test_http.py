@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 import anyio
 import httpx2
@@ -314,3 +316,40 @@ def test_a_stateless_cancellation_stops_only_the_request_it_names() -> None:
         assert not vendor.hung_up["hang-other"].is_set()
         assert not any(vendor.hung_up[f"hang-twin{n}"].is_set() for n in (1, 2))
         assert not other.done() and not any(twin.done() for twin in twins)
+
+
+def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
+    """Everything the server sends until it closes the connection; fails if it is still open after `timeout` s."""
+    sock.settimeout(timeout)
+    received = b""
+    with sock:
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def test_slow_clients_are_cut_off_and_connections_are_capped(tmp_path: Path) -> None:
+    """50 clients that open a connection and never finish their headers: past `http_max_connections` (20 here)
+    each is answered 503 and closed at once, the rest are closed after `http_header_timeout_seconds` (1 s here);
+    a kept-alive connection that stalls in its second request's headers is closed the same way. Then a real
+    client is served. (uvicorn alone holds all of them open for ever.)"""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"http_header_timeout_seconds": 1, "http_max_connections": 20}))
+    with http_server("--config", str(config)) as url:
+        address = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        kept_alive = socket.create_connection(address)
+        kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = b""
+        while b"}" not in first:  # the whole first answer, headers and body
+            first += kept_alive.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        slow = [socket.create_connection(address) for _ in range(49)]
+        for sock in [*slow, kept_alive]:
+            sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+        answers = [read_until_closed(sock, timeout=5) for sock in [*slow, kept_alive]]  # raises if left open
+        refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+        assert len(refused) >= 30 and all(b'"busy"' in a for a in refused)
+        assert answers.count(b"") == 50 - len(refused)  # the others were closed without a word
+        assert answers[-1] == b""  # the kept-alive one was held to the same rule on its second request
+        response = httpx2.post(f"{url}/mcp", json=INIT, headers=MCP_HEADERS)
+        assert response.status_code == 200
