@@ -133,7 +133,8 @@ class FaultVendor:
 
     async def respond(self, scenario: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; return False to close the connection."""
-        kind, _, arg = scenario.partition("-")
+        kind, _, rest = scenario.partition("-")
+        arg = rest.partition("-")[0]  # `status-404-again`: the same fault under a fresh ID
         seen = self.count(scenario)
 
         def error(status: int, message: str) -> bytes:
@@ -202,6 +203,23 @@ class FaultVendor:
                 pass
             self.hung_up[scenario].set()
             return False
+        if kind == "badgzip":  # says gzip (or a stack of codings) over a body that is plain JSON
+            codings = {"200": (200, "gzip"), "404": (404, "gzip"), "stacked": (200, "gzip, br, deflate")}
+            status, coding = codings[arg]
+            return await self._send(writer, scenario, status, good, {"content-encoding": coding})
+        if kind == "nonfinite":
+            bodies = {"nan": b'{"status": "pass", "score": NaN}', "overflow": b'{"status": "pass", "score": 1e999}'}
+            return await self._send(writer, scenario, 200, bodies[arg])
+        if kind == "insaneretry":  # a Retry-After no one can wait for: ignored, the usual backoff applies
+            if seen > 1:
+                return await self._send(writer, scenario, 200, good)
+            waits = {
+                "inf": {"retry-after": "inf"},
+                "huge": {"retry-after-ms": "1e400"},
+                "digits": {"retry-after": "9" * 300},
+                "year": {"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"},
+            }
+            return await self._send(writer, scenario, 503, error(503, "busy"), waits[arg])
         if kind == "redirect":
             return await self._send(writer, scenario, 302, b"", {"location": f"{self.redirect_to}/get-test-run/ok-2"})
         if kind in ("00000000", "11111111"):  # Tela UUIDs: 0000... is found, 1111... is missing

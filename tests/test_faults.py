@@ -61,6 +61,15 @@ CASES: list[tuple[str, str, int, list[str]]] = [
     ("html", "bad_upstream_response", 1, ["not valid JSON"]),
     ("huge", "bad_upstream_response", 1, ["larger than the 1,048,576-byte limit"]),
     ("redirect", "upstream_error", 1, ["redirect (HTTP 302)", "not followed"]),
+    ("badgzip-200", "bad_upstream_response", 1, ["gzip"]),
+    ("badgzip-404", "bad_upstream_response", 1, ["HTTP 404"]),
+    ("badgzip-stacked", "bad_upstream_response", 1, []),
+    ("nonfinite-nan", "bad_upstream_response", 1, ["not valid JSON"]),
+    ("nonfinite-overflow", "bad_upstream_response", 1, ["not valid JSON"]),
+    ("insaneretry-inf", "ok", 2, []),
+    ("insaneretry-huge", "ok", 2, []),
+    ("insaneretry-digits", "ok", 2, []),
+    ("insaneretry-year", "ok", 2, []),
 ]
 
 
@@ -221,6 +230,26 @@ async def test_every_fault_gets_its_code_and_the_session_keeps_serving(
     for key in (RETELL_KEY, TELA_KEY):
         assert [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in everything] == []
     assert "Traceback" not in stderr
+
+
+async def test_each_vendor_fault_is_one_log_line_at_info(vendors: tuple[FaultVendor, FaultVendor]) -> None:
+    """At the default level every fault above, all at once, leaves exactly one line per call (its outcome and the
+    vendor's status), nothing else: no traceback, no warning, no retry chatter."""
+    vendor, _ = vendors
+    params = server_params(vendor)
+    assert params.env is not None
+    params.env["RETELL_TELA_MCP_LOG_LEVEL"] = "INFO"
+    with tempfile.TemporaryFile("w+") as errlog:
+        async with session(params, errlog) as client, anyio.create_task_group() as tg:
+            for job_id, *_ in CASES:
+                tg.start_soon(client.call_tool, "get_test_run", {"test_case_job_id": f"{job_id}-info"})
+        errlog.seek(0)
+        lines = errlog.read().splitlines()
+    expected = sorted(f"outcome={code}" for _, code, *_ in CASES)
+    outcomes = sorted(line.split(" outcome=")[1].split()[0] for line in lines if " outcome=" in line)
+    assert [f"outcome={o}" for o in outcomes] == expected
+    assert len(lines) == len(CASES)
+    assert all(" INFO mcp_server.server: tool=get_test_run vendor=retell outcome=" in line for line in lines), lines
 
 
 async def test_client_timeout_cancels_the_upstream_request_at_once(vendors: tuple[FaultVendor, FaultVendor]) -> None:
