@@ -30,6 +30,7 @@ from mcp_server import __version__
 from mcp_server.completions import ClientScopeMiddleware, SeenIds
 from mcp_server.config import Settings
 from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
+from mcp_server.stdio import Wire, stdio_streams
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 from mcp_server.upstream.http import cache_status
 from mcp_server.upstream.ids import check_id
@@ -86,6 +87,13 @@ class RetellTelaServer(MCPServer[Upstreams]):
         if missing:
             raise MCPError(code=INVALID_PARAMS, message=f"Prompt {name!r} needs argument(s): {', '.join(missing)}.")
         return await super().get_prompt(name, arguments, context)
+
+    async def run_stdio(self, wire: Wire | None) -> None:
+        """Serve over this process's stdin and stdout: on `wire` without threads, or (None) on the SDK's threaded
+        transport, which is what `run_stdio_async` uses."""
+        async with stdio_streams(wire) as (read_stream, write_stream):
+            lowlevel = self._lowlevel_server  # what `run_stdio_async` runs, on our streams
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
 def read_only(title: str) -> ToolAnnotations:
@@ -200,7 +208,7 @@ def build_server(
     transport: httpx2.AsyncBaseTransport | None = None,
     clock: Clock = SYSTEM_CLOCK,
     single_client: bool = False,
-) -> MCPServer[Upstreams]:
+) -> RetellTelaServer:
     """A ready server. `transport` replaces the network for both vendors (tests, `--demo`); `clock` is the time
     retries, waits and deadlines count on (tests pass one whose sleep returns at once); `single_client` says the
     process serves one client only (stdio), so completions may offer it everything shown, whatever the protocol."""

@@ -244,7 +244,8 @@ async def test_each_vendor_fault_is_one_log_line_at_info(vendors: tuple[FaultVen
             for job_id, *_ in CASES:
                 tg.start_soon(client.call_tool, "get_test_run", {"test_case_job_id": f"{job_id}-info"})
         errlog.seek(0)
-        lines = errlog.read().splitlines()
+        *lines, last = errlog.read().splitlines()
+    assert last.endswith("INFO mcp_server: stopped")
     expected = sorted(f"outcome={code}" for _, code, *_ in CASES)
     outcomes = sorted(line.split(" outcome=")[1].split()[0] for line in lines if " outcome=" in line)
     assert [f"outcome={o}" for o in outcomes] == expected
@@ -314,3 +315,5 @@ def test_shutdown_is_prompt_and_clean_and_closes_in_flight_requests(
     assert took < 2.0
     assert "Traceback" not in stderr
     assert vendor.hung_up[job].wait(2), "the in-flight upstream connection was left open"
+    # The event loop ran to its end and the last line was logged: no `os._exit` cut the process short.
+    assert stderr.rstrip().endswith("INFO mcp_server: stopped"), stderr

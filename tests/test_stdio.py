@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,3 +148,102 @@ def test_stdout_is_only_json_rpc_bad_lines_do_not_end_the_server_and_eof_exits_0
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+INITIALIZE = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+CALL = {"name": "get_test_run", "arguments": {"test_case_job_id": JOB_ID}}
+
+
+@contextmanager
+def started(vendor: LoopbackVendor, *python: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The server process (or `python` arguments that run it) on pipes; killed and its pipes closed at the end."""
+    process = subprocess.Popen(
+        [sys.executable, *(python or ("-m", "mcp_server"))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=server_env(vendor),
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def test_a_library_writing_to_fd_1_cannot_corrupt_the_stream(vendor: LoopbackVendor) -> None:
+    """A thread in the server process writes to fd 1 every millisecond from the moment the server's code is loaded
+    (as a careless library, at import or later, or a child might): those bytes land on stderr, and stdout carries
+    only the answers."""
+    noisy = (
+        "import os, sys, threading, time\n"
+        "def noise():\n"
+        "    while 'mcp_server.server' not in sys.modules: time.sleep(0.0005)\n"
+        "    while True:\n"
+        "        os.write(1, b'stray bytes\\n'); time.sleep(0.001)\n"
+        "threading.Thread(target=noise, daemon=True).start()\n"
+        "from mcp_server.cli import main; main()\n"
+    )
+    with started(vendor, "-c", noisy) as process:
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        for message in (jsonrpc(1, "initialize", INITIALIZE), jsonrpc(None, "notifications/initialized")):
+            process.stdin.write((message + "\n").encode())
+        process.stdin.write((jsonrpc(2, "tools/call", CALL) + "\n").encode())
+        process.stdin.flush()
+        answers = [json.loads(process.stdout.readline()) for _ in range(2)]  # a stray line would not parse
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+        rest = process.stdout.read()
+        stderr = process.stderr.read()
+    assert [a["id"] for a in answers] == [1, 2] and answers[1]["result"]["structuredContent"] == RETELL_RUN
+    assert rest == b""  # nor after the end of the session
+    assert b"stray bytes" in stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
+def test_an_overlong_input_line_is_dropped_without_being_held(vendor: LoopbackVendor) -> None:
+    """64 MiB without a newline, then a request: the request is answered, and the server's peak memory grew by
+    far less than the line (it is dropped as it arrives, past 4 MiB), where a line reader would hold it whole."""
+    with started(vendor) as process:
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        process.stdin.write((jsonrpc(1, "initialize", INITIALIZE) + "\n").encode())
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["id"] == 1
+        before = status_kib(process.pid, "VmHWM")
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(64):
+            process.stdin.write(chunk)
+        process.stdin.write(b"\n" + (jsonrpc(2, "tools/call", CALL) + "\n").encode())
+        process.stdin.flush()
+        answer = json.loads(process.stdout.readline())
+        grew_mib = (status_kib(process.pid, "VmHWM") - before) / 1024
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+        stderr = process.stderr.read()
+    assert answer["id"] == 2 and answer["result"]["structuredContent"] == RETELL_RUN
+    assert grew_mib < 24, f"peak memory grew {grew_mib:.0f} MiB for a 64 MiB line"
+    assert b"ignored an input line longer than" in stderr
+
+
+def test_stdin_from_a_file_is_served_by_the_sdk_transport(vendor: LoopbackVendor, tmp_path: Path) -> None:
+    """A regular file cannot be polled, so there the SDK's threaded transport serves (as on Windows): the request
+    in the file is answered and its end ends the process with 0."""
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(jsonrpc(1, "initialize", INITIALIZE) + "\n")
+    with requests.open("rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "mcp_server"], stdin=stdin, capture_output=True, env=server_env(vendor), timeout=30
+        )
+    answers = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [a["id"] for a in answers] == [1] and answers[0]["result"]["serverInfo"]["name"] == "retell-tela"
+    assert done.returncode == 0
