@@ -97,11 +97,14 @@ async def stdio_streams(wire: Wire | None) -> AsyncIterator[tuple[Incoming, Outg
                         await anyio.sleep(0.005)
                 tg.cancel_scope.cancel()
     finally:
+        for pipe, descriptor in ((read_pipe, wire_in), (write_pipe, wire_out)):
+            # The O_NONBLOCK flag belongs to the pipe (or terminal), shared with others: hand it back as found.
+            # A pipe already closing has closed, or will close, its descriptor, whose number may be reused.
+            if not pipe.is_closing():
+                with suppress(OSError):
+                    os.set_blocking(descriptor, True)
         write_pipe.abort()  # whatever a client that stopped reading did not take is dropped
         read_pipe.close()
-        for descriptor in (wire_in, wire_out):  # still open: the pipes close them on the next loop turn
-            with suppress(OSError):
-                os.set_blocking(descriptor, True)  # the flag is the pipe's (or terminal's), shared with others
         # fd 0 and 1 stay diverted: until the process ends, nothing else may write to the client's stdout.
 
 
