@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from bench.fake_vendor import big_run
 from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS
 from tests.conftest import CASE_ID, JOB_ID, RETELL_KEY, RETELL_RUN, TELA_CASE, TELA_KEY, TOOL_NAMES
 from tests.loopback import LoopbackVendor, Reply, loopback_vendor
@@ -155,14 +157,14 @@ CALL = {"name": "get_test_run", "arguments": {"test_case_job_id": JOB_ID}}
 
 
 @contextmanager
-def started(vendor: LoopbackVendor, *python: str) -> Iterator[subprocess.Popen[bytes]]:
+def started(vendor: LoopbackVendor, *python: str, cache_ttl: str = "600") -> Iterator[subprocess.Popen[bytes]]:
     """The server process (or `python` arguments that run it) on pipes; killed and its pipes closed at the end."""
     process = subprocess.Popen(
         [sys.executable, *(python or ("-m", "mcp_server"))],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=server_env(vendor),
+        env=server_env(vendor, RETELL_TELA_MCP_CACHE_TTL=cache_ttl),
     )
     try:
         yield process
@@ -247,3 +249,39 @@ def test_stdin_from_a_file_is_served_by_the_sdk_transport(vendor: LoopbackVendor
     answers = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert [a["id"] for a in answers] == [1] and answers[0]["result"]["serverInfo"]["name"] == "retell-tela"
     assert done.returncode == 0
+
+
+def big_route(path: str) -> Reply:
+    """Runs of ~9.6 MiB made of 110,000 small turns, each with its own text: the costliest shape once parsed."""
+    job_id = path.rsplit("/", 1)[1]
+    if not job_id.startswith("big-"):
+        return route(path)
+    return Reply(200, big_run(job_id))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
+def test_memory_returns_near_idle_after_concurrent_large_answers() -> None:
+    """Four concurrent ~9.6 MiB answers, cache off: the server's memory afterwards is within 40 MiB of idle (the
+    burst's peak is several hundred). Before, it stayed ~300 MiB up: the SDK's stdio writer kept the last answer's
+    parsed objects, glibc kept body-sized buffers, and the JSON parser's string cache pinned pymalloc arenas."""
+    with loopback_vendor(big_route) as vendor, started(vendor, cache_ttl="0") as process:
+        assert process.stdin is not None and process.stdout is not None
+        hello = [jsonrpc(1, "initialize", INITIALIZE), jsonrpc(None, "notifications/initialized")]
+        process.stdin.write(("\n".join(hello) + "\n").encode())
+        process.stdin.write((jsonrpc(2, "tools/call", CALL) + "\n").encode())
+        process.stdin.flush()
+        assert [json.loads(process.stdout.readline())["id"] for _ in range(2)] == [1, 2]
+        idle = status_kib(process.pid, "VmRSS")
+        for n in range(4):
+            call = {"name": "get_test_run", "arguments": {"test_case_job_id": f"big-{n}"}}
+            process.stdin.write((jsonrpc(10 + n, "tools/call", call) + "\n").encode())
+        process.stdin.flush()
+        answers = [json.loads(process.stdout.readline()) for _ in range(4)]
+        assert sorted(a["id"] for a in answers) == [10, 11, 12, 13]
+        runs = [a["result"]["structuredContent"] for a in answers]
+        assert all(len(run["transcript_snapshot"]["transcript"]) == 110_000 for run in runs)
+        del answers, runs
+        time.sleep(0.5)
+        peak, after = status_kib(process.pid, "VmHWM"), status_kib(process.pid, "VmRSS")
+    assert peak - idle > 200 * 1024  # the burst was real
+    assert after - idle < 40 * 1024, f"idle {idle // 1024} MiB, after {after // 1024} MiB"

@@ -41,6 +41,15 @@ from mcp_server.upstream.budget import ByteBudget
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 
+
+def from_json(data: bytes, *, allow_inf_nan: bool = True) -> Any:
+    """pydantic-core's parser, keeping only object keys in its process-wide string cache. By default it also keeps
+    up to 16,384 short string values, which outlive the answer they came from: scattered among a large answer's
+    freed objects, each pins a 1 MiB pymalloc arena, and after four 9.6 MiB answers the process stayed ~85 MiB up
+    (measured with `bench/memory.py`). Keys repeat and are few; values rarely repeat. Also ~20% faster here."""
+    return pydantic_core.from_json(data, allow_inf_nan=allow_inf_nan, cache_strings="keys")
+
+
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"retell-tela-mcp/{__version__}"
@@ -193,7 +202,7 @@ class VendorHTTP:
         while True:
             if self._cache is not None and not fresh and (hit := self._cache.get(key)) is not None:
                 cache_status.set("hit")
-                cached: dict[str, Any] = pydantic_core.from_json(hit)  # a new object each time: callers may edit it
+                cached: dict[str, Any] = from_json(hit)  # a new object each time: callers may edit it
                 return cached
             flight = self._flights.get(key)
             if flight is None:
@@ -337,7 +346,7 @@ class VendorHTTP:
         expected, wanted = (list, "an array") if exchange.items else (dict, "an object")
         try:
             # NaN and Infinity are not JSON; neither is a number too large for a float (1e999 would parse as inf).
-            document = pydantic_core.from_json(body, allow_inf_nan=False) if body.strip() else None
+            document = from_json(body, allow_inf_nan=False) if body.strip() else None
         except (ValueError, RecursionError):
             raise self._bad_body(status, "a body that is not valid JSON", exchange) from None
         compact = pydantic_core.to_json(document)
