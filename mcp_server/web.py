@@ -84,19 +84,18 @@ class StatelessCancellation:
             return
         received, body = await _read_body(receive)
         replay = _replaying(received, receive)
-        message = _json_object(body)
-        if message is None or "id" not in message and message.get("method") != "notifications/cancelled":
-            await self._app(scope, replay, send)
-        elif "id" in message and "method" in message:
+        message = _json_object(body) or {}
+        method, params = message.get("method"), message.get("params")
+        if method and "id" in message:  # a request: cancellable while it runs
             await self._run_cancellable(self._key(scope, message["id"]), scope, replay, send)
-        else:
+        elif method == "notifications/cancelled" and isinstance(params, dict) and "requestId" in params:
             accepted = _Watch(send)
             await self._app(scope, replay, accepted)
-            params = message.get("params")
-            if accepted.status == 202 and isinstance(params, dict) and "requestId" in params:
-                matching = self._inflight.get(self._key(scope, params["requestId"]), [])
-                if len(matching) == 1:
-                    matching[0].cancel()
+            matching = self._inflight.get(self._key(scope, params["requestId"]), [])
+            if accepted.status == 202 and len(matching) == 1:
+                matching[0].cancel()
+        else:  # other notifications, responses, and what the SDK will refuse
+            await self._app(scope, replay, send)
 
     async def _run_cancellable(self, key: tuple[str, bytes, str], scope: Scope, receive: Receive, send: Send) -> None:
         watched = _Watch(send)
