@@ -23,78 +23,166 @@ from mcp_server.config import Settings
 
 DEMO_KEY = "demo-key-not-a-secret"
 
-RETELL_RUNS: dict[str, dict[str, Any]] = {
-    "tcj_demo_failed": {
-        "test_case_job_id": "tcj_demo_failed",
-        "status": "fail",
-        "test_case_definition_id": "tcd_demo_refund",
-        "test_case_definition_snapshot": {
-            "name": "Caller asks for a refund on a late order",
-            "response_engine": {"type": "retell-llm", "llm_id": "llm_demo_support", "version": 3},
-            "user_prompt": "You ordered shoes two weeks ago and they have not arrived. Ask for a refund.",
-            "metrics": ["Agent offers a refund or a replacement", "Agent confirms the order number"],
-            "dynamic_variables": {"customer_name": "John Doe", "order_id": "ORD-12345"},
-            "tool_mocks": [
-                {
-                    "tool_name": "lookup_order",
-                    "input_match_rule": {"type": "any"},
-                    "output": '{"status": "shipped", "eta_days": 9}',
-                    "result": True,
-                }
-            ],
-            "llm_model": "gpt-4.1",
-            "test_case_definition_id": "tcd_demo_refund",
-            "type": "simulation",
-            "creation_timestamp": 1730000000000,
-            "user_modified_timestamp": 1730000500000,
-        },
-        "creation_timestamp": 1731000000000,
-        "user_modified_timestamp": 1731000042000,
-        "transcript_snapshot": {
-            "transcript": [
-                {"role": "user", "content": "Hi, my order ORD-12345 never arrived. I want a refund."},
-                {"role": "agent", "content": "I'm sorry to hear that. The order shows as shipped, arriving in 9 days."},
-                {"role": "user", "content": "That's too late. Can I get my money back?"},
-                {"role": "agent", "content": "The order is still on its way, so please wait for it to arrive."},
-            ]
-        },
-        "result_explanation": "Failed 'Agent offers a refund or a replacement': the agent only repeated the "
-        "delivery estimate and never offered a refund or a replacement.",
-    },
-    "tcj_demo_passed": {
-        "test_case_job_id": "tcj_demo_passed",
-        "status": "pass",
-        "test_case_definition_id": "tcd_demo_greeting",
-        "test_case_definition_snapshot": {
-            "name": "Agent greets and asks how it can help",
-            "response_engine": {"type": "retell-llm", "llm_id": "llm_demo_support", "version": 3},
-            "user_prompt": "Call and say hello, then wait.",
-            "metrics": ["Agent greets the caller", "Agent asks how it can help"],
-            "dynamic_variables": {},
-            "tool_mocks": [],
-            "llm_model": "gpt-4.1",
-            "test_case_definition_id": "tcd_demo_greeting",
-            "type": "simulation",
-            "creation_timestamp": 1730000000000,
-            "user_modified_timestamp": 1730000000000,
-        },
-        "creation_timestamp": 1731000100000,
-        "user_modified_timestamp": 1731000130000,
-        "transcript_snapshot": {
-            "transcript": [
-                {"role": "agent", "content": "Thanks for calling Demo Shoes, how can I help you today?"},
-                {"role": "user", "content": "Hello!"},
-            ]
-        },
-        "result_explanation": None,
-    },
-}
-
 DEMO_AGENT_ID = "agent_demo_support"
 DEMO_LLM_ID = "llm_demo_support"
 DEMO_PROMPT_ID = "550e8400-e29b-41d4-a716-446655440001"
 DEMO_PROMPT_VERSION_ID = "550e8400-e29b-41d4-a716-446655440002"
 ENGINE = {"type": "retell-llm", "llm_id": DEMO_LLM_ID, "version": 3}
+
+
+def _definition(
+    definition_id: str,
+    name: str,
+    user_prompt: str,
+    metrics: list[str],
+    *,
+    variables: dict[str, str] | None = None,
+    tool_mocks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A simulation test of the demo agent's LLM, as Retell's test-case-definition object has it."""
+    return {
+        "name": name,
+        "response_engine": ENGINE,
+        "user_prompt": user_prompt,
+        "metrics": metrics,
+        "dynamic_variables": variables or {},
+        "tool_mocks": tool_mocks or [],
+        "llm_model": "gpt-4.1",
+        "test_case_definition_id": definition_id,
+        "type": "simulation",
+        "creation_timestamp": 1730000000000,
+        "user_modified_timestamp": 1730000500000,
+    }
+
+
+def _run(
+    job_id: str, status: str, definition: dict[str, Any], created: int, turns: list[Any], explanation: str | None
+) -> dict[str, Any]:
+    """A finished test run (Retell's test-case-job object) of `definition`."""
+    return {
+        "test_case_job_id": job_id,
+        "status": status,
+        "test_case_definition_id": definition["test_case_definition_id"],
+        "test_case_definition_snapshot": definition,
+        "creation_timestamp": created,
+        "user_modified_timestamp": created + 30000,
+        "transcript_snapshot": {"transcript": turns},
+        "result_explanation": explanation,
+    }
+
+
+ORDER = {"customer_name": "John Doe", "order_id": "ORD-12345"}
+LOOKUP_MOCK = {
+    "tool_name": "lookup_order",
+    "input_match_rule": {"type": "any"},
+    "output": '{"status": "shipped", "eta_days": 9}',
+    "result": True,
+}
+# Tool calls appear in a transcript as Retell's playground messages do (retell-sdk, PlaygroundCompletionResponse).
+LOOKUP_TURNS = [
+    {
+        "role": "tool_call_invocation",
+        "tool_call_id": "call_demo_1",
+        "name": "lookup_order",
+        "type": "custom",
+        "arguments": '{"order_id": "ORD-12345"}',
+    },
+    {"role": "tool_call_result", "tool_call_id": "call_demo_1", "content": LOOKUP_MOCK["output"], "successful": True},
+]
+
+REFUND = _definition(
+    "tcd_demo_refund",
+    "Caller asks for a refund on a late order",
+    "You ordered shoes two weeks ago and they have not arrived. Ask for a refund.",
+    ["Agent offers a refund or a replacement", "Agent confirms the order number"],
+    variables=ORDER,
+    tool_mocks=[LOOKUP_MOCK],
+)
+GREETING = _definition(
+    "tcd_demo_greeting",
+    "Agent greets and asks how it can help",
+    "Call and say hello, then wait.",
+    ["Agent greets the caller", "Agent asks how it can help"],
+)
+HUMAN = _definition(
+    "tcd_demo_human",
+    "Caller asks for a human",
+    "You are upset about a late order. Ask to speak to a person.",
+    ["Agent offers to transfer the call to a person", "Agent stays polite"],
+    variables=ORDER,
+)
+ADDRESS = _definition(
+    "tcd_demo_address",
+    "Caller changes the delivery address",
+    "Ask to send order ORD-12345 to 1 Main Street instead.",
+    ["Agent updates the delivery address", "Agent reads the new address back"],
+    variables=ORDER,
+    tool_mocks=[{"tool_name": "update_address", "input_match_rule": {"type": "any"}, "output": "", "result": False}],
+)
+
+GREETING_TURNS = [
+    {"role": "agent", "content": "Thanks for calling Demo Shoes, how can I help you today?"},
+    {"role": "user", "content": "Hello!"},
+]
+PASSING_TURNS = {
+    "tcd_demo_refund": [
+        {"role": "user", "content": "Hi, my order ORD-12345 never arrived. I want a refund."},
+        *LOOKUP_TURNS,
+        {"role": "agent", "content": "I'm sorry, order ORD-12345 is late. I can refund it now or send a replacement: "
+         "which would you prefer?"},
+        {"role": "user", "content": "A refund, please."},
+        {"role": "agent", "content": "Done: the refund for ORD-12345 is on its way."},
+    ],
+    "tcd_demo_greeting": GREETING_TURNS,
+    "tcd_demo_human": [
+        {"role": "user", "content": "This is the third time I call. Let me talk to a person."},
+        {"role": "agent", "content": "I understand, John. I'll transfer you to a colleague now."},
+    ],
+    "tcd_demo_address": [
+        {"role": "user", "content": "Please send order ORD-12345 to 1 Main Street instead."},
+        {"role": "agent", "content": "Done: ORD-12345 now goes to 1 Main Street."},
+    ],
+}  # fmt: skip
+
+RETELL_RUNS: dict[str, dict[str, Any]] = {
+    "tcj_demo_failed": _run(
+        "tcj_demo_failed",
+        "fail",
+        REFUND,
+        1731000000000,
+        [
+            {"role": "user", "content": "Hi, my order ORD-12345 never arrived. I want a refund."},
+            *LOOKUP_TURNS,
+            {"role": "agent", "content": "I'm sorry to hear that. The order shows as shipped, arriving in 9 days."},
+            {"role": "user", "content": "That's too late. Can I get my money back?"},
+            {"role": "agent", "content": "The order is still on its way, so please wait for it to arrive."},
+        ],
+        "Failed 'Agent offers a refund or a replacement': the agent only repeated the delivery estimate and never "
+        "offered a refund or a replacement.",
+    ),
+    "tcj_demo_passed": _run("tcj_demo_passed", "pass", GREETING, 1731000100000, GREETING_TURNS, None),
+    "tcj_demo_no_human": _run(
+        "tcj_demo_no_human",
+        "fail",
+        HUMAN,
+        1731000200000,
+        [
+            {"role": "user", "content": "This is the third time I call. Let me talk to a person."},
+            {"role": "agent", "content": "I can help you with anything a person could. What is the problem?"},
+            {"role": "user", "content": "I said a person!"},
+            {"role": "agent", "content": "I'm sorry, I cannot do that."},
+        ],
+        "Failed 'Agent offers to transfer the call to a person': the agent refused twice.",
+    ),
+    "tcj_demo_address_error": _run(
+        "tcj_demo_address_error",
+        "error",
+        ADDRESS,
+        1731000300000,
+        [{"role": "user", "content": "Please send order ORD-12345 to 1 Main Street instead."}],
+        "The simulation stopped: the mock for update_address returned no output.",
+    ),
+}
 
 AGENTS: dict[str, dict[str, Any]] = {
     DEMO_AGENT_ID: {
@@ -117,33 +205,13 @@ AGENTS: dict[str, dict[str, Any]] = {
 }
 
 DEFINITIONS: dict[str, dict[str, Any]] = {
-    run["test_case_definition_id"]: run["test_case_definition_snapshot"] for run in RETELL_RUNS.values()
+    definition["test_case_definition_id"]: definition for definition in (REFUND, GREETING, HUMAN, ADDRESS)
 }
 
 
 def _passed_copy(run_id: str, definition_id: str, created: int) -> dict[str, Any]:
     """A passing run of a definition: what an earlier (or a fixed) agent answered."""
-    definition = DEFINITIONS[definition_id]
-    turns = {
-        "tcd_demo_refund": [
-            {"role": "user", "content": "Hi, my order ORD-12345 never arrived. I want a refund."},
-            {"role": "agent", "content": "I'm sorry, order ORD-12345 is late. I can refund it now or send a "
-             "replacement: which would you prefer?"},
-            {"role": "user", "content": "A refund, please."},
-            {"role": "agent", "content": "Done: the refund for ORD-12345 is on its way."},
-        ],
-        "tcd_demo_greeting": RETELL_RUNS["tcj_demo_passed"]["transcript_snapshot"]["transcript"],
-    }[definition_id]  # fmt: skip
-    return {
-        "test_case_job_id": run_id,
-        "status": "pass",
-        "test_case_definition_id": definition_id,
-        "test_case_definition_snapshot": definition,
-        "creation_timestamp": created,
-        "user_modified_timestamp": created + 30000,
-        "transcript_snapshot": {"transcript": turns},
-        "result_explanation": None,
-    }
+    return _run(run_id, "pass", DEFINITIONS[definition_id], created, PASSING_TURNS[definition_id], None)
 
 
 BASELINE_RUNS = {
@@ -169,7 +237,7 @@ def _batch(batch_id: str, runs: list[dict[str, Any]], created: int, status: str 
 
 # Batch ID -> the IDs of its runs, newest batch first (the order list-batch-tests answers in here).
 BATCH_RUNS: dict[str, list[str]] = {
-    "tcbj_demo_latest": ["tcj_demo_failed", "tcj_demo_passed"],
+    "tcbj_demo_latest": ["tcj_demo_failed", "tcj_demo_passed", "tcj_demo_no_human", "tcj_demo_address_error"],
     "tcbj_demo_baseline": list(BASELINE_RUNS),
 }
 BATCH_CREATED = {"tcbj_demo_latest": 1731000000000, "tcbj_demo_baseline": 1730500000000}
