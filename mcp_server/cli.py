@@ -61,6 +61,13 @@ def _common_options() -> argparse.ArgumentParser:
         default=None,
         help="list and allow the tools that start test runs (they spend vendor credits)",
     )
+    common.add_argument(
+        "--no-app-views",
+        dest="app_views",
+        action="store_false",
+        default=None,
+        help="never offer the MCP App views (batch and run pages) to clients that can show them",
+    )
     return common
 
 
@@ -113,6 +120,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "max_response_bytes": args.max_response_bytes,
         "log_level": args.log_level,
         "allow_runs": args.allow_runs,
+        "app_views": args.app_views,
     }
 
 

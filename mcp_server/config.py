@@ -31,6 +31,7 @@ ENV_VARS: dict[str, str] = {
     "log_level": "RETELL_TELA_MCP_LOG_LEVEL",
     "cache_ttl_seconds": "RETELL_TELA_MCP_CACHE_TTL",
     "allow_runs": "RETELL_TELA_MCP_ALLOW_RUNS",
+    "app_views": "RETELL_TELA_MCP_APP_VIEWS",
 }
 
 
@@ -154,6 +155,8 @@ class Settings(BaseModel):
     http_max_connections: int = Field(default=200, ge=1, le=100_000)
     # Off by default: the tools that start runs (and spend vendor credits) are not even listed unless enabled.
     allow_runs: bool = False
+    # MCP App views of a batch and a run, for clients that declared the extension (others never see them).
+    app_views: bool = True
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
     _warnings: list[str] = PrivateAttr(default_factory=list)

@@ -44,6 +44,7 @@ from mcp_server.upstream.retell import (
 )
 from mcp_server.upstream.tela import TelaRunAll, TelaTestCase, TelaTestCaseList
 from mcp_server.upstream.vendors import Upstreams, open_upstreams
+from mcp_server.views import ViewsMiddleware, view_resources
 from mcp_server.workflow import BATCH_WAIT_CAP_SECONDS, WAIT_CAP_SECONDS, BatchSummary, summarize_batch, wait_for_run
 
 logger = logging.getLogger(__name__)
@@ -399,9 +400,13 @@ def build_server(
         website_url=WEBSITE_URL,
         lifespan=lifespan,
         log_level=settings.log_level,
-        middleware=[ClientScopeMiddleware(single_client=single_client)],
+        middleware=[ClientScopeMiddleware(single_client=single_client)]
+        + ([ViewsMiddleware()] if settings.app_views else []),
         tools=tools,
     )
+    if settings.app_views:
+        for resource in view_resources():
+            server.add_resource(resource)
 
     async def complete(
         ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, context: Any

@@ -1,0 +1,120 @@
+// The run view: a Retell test run's transcript as a conversation, its definition's metrics as a checklist.
+const TRANSCRIPT_KEYS = ["transcript", "messages", "transcript_with_tool_calls"];
+function turnsOf(snapshot) {
+  if (Array.isArray(snapshot)) return snapshot;
+  if (isObject(snapshot)) {
+    const key = TRANSCRIPT_KEYS.find((name) => Array.isArray(snapshot[name]));
+    if (key) return snapshot[key];
+  }
+  return null;
+}
+
+// Tool arguments arrive as a JSON string: indented when they parse, as sent when not.
+function pretty(value) {
+  if (typeof value !== "string") return text(value);
+  try {
+    return JSON.stringify(JSON.parse(value), null, 2);
+  } catch (_) {
+    return value;
+  }
+}
+
+const SHORT_ARGUMENTS = 160; // characters of tool arguments shown open; longer ones fold away
+
+// A turn's label; a tool's name is kept as the vendor spells it (the label itself is set in capitals).
+function who(label, name) {
+  return el("span", { class: "who" }, label, name ? [" ", el("code", {}, name)] : null);
+}
+
+function turn(message, toolNames) {
+  if (!isObject(message)) return el("li", { class: "turn other" }, text(message));
+  const role = text(message.role);
+  if (role === "agent" || role === "user") {
+    return el("li", { class: "turn " + role }, who(role === "agent" ? "Agent" : "User"), text(message.content));
+  }
+  if (role === "tool_call_invocation") {
+    toolNames.set(text(message.tool_call_id), text(message.name));
+    const args = pretty(message.arguments);
+    return el(
+      "li",
+      { class: "turn tool" },
+      who("Tool call", text(message.name)),
+      args.length <= SHORT_ARGUMENTS ? el("pre", {}, args) : el("details", {}, el("summary", {}, "arguments"), el("pre", {}, args)),
+    );
+  }
+  if (role === "tool_call_result") {
+    const failed = message.successful === false;
+    const name = toolNames.get(text(message.tool_call_id));
+    return el(
+      "li",
+      { class: "turn tool-result" + (failed ? " failed" : "") },
+      who(failed ? "Tool result · failed" : "Tool result", name),
+      el("pre", {}, pretty(message.content)),
+    );
+  }
+  if (role === "node_transition" || role === "state_transition") {
+    const to = role === "node_transition" ? message.new_node_name : message.new_state_name;
+    return el("li", { class: "turn event" }, "→ " + (role === "node_transition" ? "node " : "state ") + text(to));
+  }
+  const { role: _, content, ...rest } = message;
+  return el(
+    "li",
+    { class: "turn other" },
+    who(role || "message"),
+    content !== undefined ? text(content) : JSON.stringify(rest),
+  );
+}
+
+function transcriptSection(run) {
+  const heading = el("h3", {}, "Transcript");
+  if (!("transcript_snapshot" in run)) return el("section", { class: "box" }, heading, el("p", { class: "muted" }, "Left out of this result (include_transcript was false)."));
+  const turns = turnsOf(run.transcript_snapshot);
+  if (turns === null) {
+    const empty = run.transcript_snapshot === null || run.transcript_snapshot === undefined;
+    return el("section", { class: "box" }, heading, empty ? el("p", { class: "muted" }, "No transcript yet.") : el("pre", {}, JSON.stringify(run.transcript_snapshot, null, 2)));
+  }
+  heading.textContent = "Transcript · " + turns.length + (turns.length === 1 ? " turn" : " turns");
+  const toolNames = new Map();
+  return el("section", { class: "box", "aria-label": "Transcript" }, heading, el("ol", { class: "transcript", tabindex: 0 }, turns.map((message) => turn(message, toolNames))));
+}
+
+// Retell reports one outcome per run, not per metric: a passed run met them all; a failed run missed the ones its
+// explanation names; anything else is shown as not reported.
+function metricsSection(run, definition) {
+  const metrics = Array.isArray(definition.metrics) ? definition.metrics : [];
+  const explanation = text(run.result_explanation).toLowerCase();
+  const items = metrics.map((metric) => {
+    const name = text(metric);
+    let state = "unknown";
+    if (run.status === "pass") state = "met";
+    else if ((run.status === "fail" || run.status === "error") && name && explanation.includes(name.toLowerCase())) state = "missed";
+    const mark = { met: "✓", missed: "✗", unknown: "○" }[state];
+    const words = { met: "met", missed: "not met", unknown: "not reported" }[state];
+    return el("li", { class: state }, el("span", { class: "mark", "aria-hidden": "true" }, mark), el("span", {}, name, el("span", { class: "sr" }, " (" + words + ")")));
+  });
+  return el(
+    "aside",
+    { class: "box", "aria-label": "Metrics" },
+    el("h3", {}, "Metrics"),
+    items.length ? el("ul", { class: "checklist" }, items) : el("p", { class: "muted" }, "The definition lists no metrics."),
+  );
+}
+
+function runView(run, back) {
+  const definition = isObject(run.test_case_definition_snapshot) ? run.test_case_definition_snapshot : {};
+  const title = el("h2", { tabindex: -1 }, text(definition.name) || "Retell test run");
+  const explanation = text(run.result_explanation);
+  const view = el(
+    "article",
+    { class: "run-view" },
+    back || null,
+    title,
+    el("div", { class: "meta" }, badge(run.status), el("code", {}, text(run.test_case_job_id)), definition.test_case_definition_id || run.test_case_definition_id ? el("span", {}, "definition ", el("code", {}, text(run.test_case_definition_id || definition.test_case_definition_id))) : null),
+    explanation ? el("div", { class: "box explanation", role: "note" }, el("strong", {}, "Result: "), explanation) : null,
+    el("div", { class: "run-grid" }, transcriptSection(run), metricsSection(run, definition)),
+  );
+  view.focusTarget = title;
+  return view;
+}
+
+views.push({ matches: (data) => "test_case_job_id" in data && !("failed" in data), render: runView });
