@@ -1,0 +1,437 @@
+"""MCP App views (issue 11): linked only for clients that declared the extension, self-contained pages, and the
+pages themselves checked in headless Chromium inside a test host that speaks the host side of the protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.extension import ClientExtension, advertise
+from mcp_types import CallToolResult
+
+from mcp_server.config import load_settings
+from mcp_server.demo import demo_settings, demo_transport
+from mcp_server.server import build_server
+from mcp_server.views import BATCH_URI, RUN_URI, TOOL_VIEWS
+from tests.conftest import RETELL_RUN, FakeVendors, json_response, make_settings
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).parent.parent
+SCREENSHOTS = ROOT / "docs" / "screenshots"  # named in the README
+HOST_PAGE = (Path(__file__).parent / "views_host.html").read_text()
+UI = "io.modelcontextprotocol/ui"
+APP_MIME = "text/html;profile=mcp-app"
+BATCH = {"test_case_batch_job_id": "tcbj_demo_latest"}
+FAILED_RUN = {"test_case_job_id": "tcj_demo_failed"}
+
+
+def apps_extension() -> ClientExtension:
+    return advertise(UI, {"mimeTypes": [APP_MIME]})
+
+
+def demo_server(**env: str) -> Any:
+    return build_server(demo_settings(load_settings({}, env=env)), transport=demo_transport())
+
+
+def wire(result: CallToolResult) -> dict[str, Any]:
+    """A tool result as the host receives it on the wire (and hands to the view)."""
+    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+# --- Who sees the views ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_views_are_linked_only_for_clients_that_declared_the_extension(mode: str) -> None:
+    """A client that declared the extension (with the MCP App MIME type) sees `_meta.ui.resourceUri` on the three
+    tools with a view, the two pages in resources/list and the extension in the server's capabilities; a client
+    that declared nothing, or the extension without the MIME type, sees none of it."""
+    seen: dict[str, Any] = {}
+    for name, extensions in {
+        "apps": [apps_extension()],
+        "plain": [],
+        "no mime type": [advertise(UI, {"mimeTypes": ["text/html"]})],
+    }.items():
+        async with Client(demo_server(), mode=mode, extensions=extensions) as client:  # type: ignore[arg-type]
+            tools = (await client.list_tools()).tools
+            resources = (await client.list_resources()).resources
+            capabilities = client.server_capabilities
+            seen[name] = (
+                {tool.name: tool.meta for tool in tools if tool.meta},
+                [(resource.uri, resource.mime_type) for resource in resources],
+                capabilities.extensions if capabilities else None,
+            )
+    links, pages, advertised = seen["apps"]
+    assert links == {tool: {"ui": {"resourceUri": uri}} for tool, uri in TOOL_VIEWS.items()}
+    assert sorted(pages) == [(BATCH_URI, APP_MIME), (RUN_URI, APP_MIME)]
+    assert advertised == {UI: {}}
+    assert seen["plain"] == seen["no mime type"] == ({}, [], None)
+
+
+def test_other_clients_get_exactly_the_bytes_they_got_without_views() -> None:
+    """Over real stdio, a client that did not declare the extension reads the same bytes from a server with views
+    (the default) as from one with `--no-app-views`: handshake, tools/list, resources/list and tool results. A
+    client that declared it sees the links, and nothing else differs."""
+    plain = exchange([], "serve", "--demo")
+    assert plain == exchange([], "serve", "--demo", "--no-app-views")
+    declared = {"extensions": {UI: {"mimeTypes": [APP_MIME]}}}
+    apps = exchange([declared], "serve", "--demo")
+    tools_plain, tools_apps = json.loads(plain[1]), json.loads(apps[1])
+    for tool in tools_apps["result"]["tools"]:
+        if tool["name"] in TOOL_VIEWS:
+            assert tool.pop("_meta") == {"ui": {"resourceUri": TOOL_VIEWS[tool["name"]]}}
+    assert tools_apps == tools_plain
+    assert plain[3:] == apps[3:]  # the tool results: the same JSON for every client
+
+
+def exchange(capabilities: list[dict[str, Any]], *command: str) -> list[bytes]:
+    """The raw stdout lines the real server answers a fixed session with."""
+    requests = [
+        ("initialize", {"protocolVersion": "2025-11-25", "clientInfo": {"name": "raw", "version": "0"},
+                        "capabilities": capabilities[0] if capabilities else {}}),
+        ("tools/list", {}),
+        ("resources/list", {}),
+        ("tools/call", {"name": "summarize_batch_test", "arguments": BATCH}),
+        ("tools/call", {"name": "get_test_run", "arguments": FAILED_RUN}),
+    ]  # fmt: skip
+    lines = [json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": requests[0][1]})]
+    lines.append(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+    lines += [
+        json.dumps({"jsonrpc": "2.0", "id": n, "method": method, "params": params})
+        for n, (method, params) in enumerate(requests[1:], 2)
+    ]
+    with served(*command) as process:
+        assert process.stdin is not None and process.stdout is not None
+        answers = []
+        for line in lines:
+            process.stdin.write(line.encode() + b"\n")
+            process.stdin.flush()
+            if '"id"' in line:
+                answers.append(process.stdout.readline())
+    return answers
+
+
+@contextmanager
+def served(*command: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("RETELL", "TELA"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcp_server", *command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**env, "RETELL_TELA_MCP_LOG_LEVEL": "WARNING"},
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+async def test_the_setting_turns_the_views_off_even_for_clients_that_can_show_them() -> None:
+    """`app_views: false` (here from its environment variable): no links, no pages, for any client."""
+    async with Client(demo_server(RETELL_TELA_MCP_APP_VIEWS="false"), extensions=[apps_extension()]) as client:
+        tools = (await client.list_tools()).tools
+        resources = (await client.list_resources()).resources
+    assert [tool.meta for tool in tools if tool.meta] == []
+    assert resources == []
+
+
+async def test_each_page_is_one_self_contained_document_under_40_kb() -> None:
+    """Each page is one HTML document with its style and script inline, under 40 KB, referring to nothing
+    outside itself, with a CSP that forbids all network use, and declares an empty CSP allowance to the host."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client:
+        listed = {resource.uri: resource for resource in (await client.list_resources()).resources}
+        for uri in (BATCH_URI, RUN_URI):
+            (content,) = (await client.read_resource(uri)).contents
+            html = content.text  # type: ignore[union-attr]
+            assert content.mime_type == APP_MIME
+            assert content.meta == listed[uri].meta == {"ui": {"csp": {}, "prefersBorder": True}}
+            assert len(html.encode()) < 40 * 1024
+            assert html.startswith("<!doctype html>") and html.count("<script>") == 1 and html.count("<style>") == 1
+            assert not re.search(
+                r"\b(src|href)\s*=|https?://|@import|url\(|<link|fetch\(|XMLHttpRequest|WebSocket", html
+            )
+            assert "default-src 'none'" in html
+
+
+# --- The pages in a real browser -----------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-background-networking",  # no calls home: the machine has no network but package registries
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+try:
+    from playwright.async_api import Frame, Page, async_playwright
+except ImportError:  # pragma: no cover - a test dependency; the skip below says so
+    async_playwright = None  # type: ignore[assignment]
+
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None or async_playwright is None,
+    reason="needs Chromium (Debian package 'chromium'; .ci/run installs it) and Playwright (pip install -e '.[test]')",
+)
+
+
+@asynccontextmanager
+async def browser_page(width: int = 900) -> AsyncIterator[Page]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield await browser.new_page(viewport={"width": width, "height": 900})
+        finally:
+            await browser.close()
+
+
+class Host:
+    """The test host page with one view mounted in it, and what the page and the view did."""
+
+    def __init__(self, page: Page, frame: Frame, requests: list[str], calls: list[tuple[str, dict[str, Any]]]):
+        self.page, self.frame, self.requests, self.calls = page, frame, requests, calls
+
+    async def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await self.page.locator("#view").screenshot(path=SCREENSHOTS / f"{name}.png")
+
+    async def texts(self, selector: str) -> list[str]:
+        return [text.strip() for text in await self.frame.locator(selector).all_inner_texts()]
+
+    async def style(self, selector: str, prop: str) -> str:
+        value: str = await self.frame.locator(selector).first.evaluate(
+            "(node, prop) => getComputedStyle(node)[prop]", prop
+        )
+        return value
+
+
+async def mount(
+    page: Page,
+    client: Client,
+    tool: str,
+    arguments: dict[str, Any],
+    *,
+    theme: str = "light",
+    styles: dict[str, Any] | None = None,
+) -> Host:
+    """Do what a host does: find the tool's view in tools/list, read it, call the tool, and hand the view the
+    result; the view's own tools/call requests are answered by calling the real server."""
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    meta = tools[tool].meta or {}
+    (content,) = (await client.read_resource(meta["ui"]["resourceUri"])).contents
+    result = await client.call_tool(tool, arguments)
+    requests: list[str] = []
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def call_server_tool(name: str, args: dict[str, Any]) -> dict[str, Any]:
+        calls.append((name, args))
+        return wire(await client.call_tool(name, args))
+
+    page.on("request", lambda request: requests.append(request.url))
+    await page.expose_function("callServerTool", call_server_tool)
+    await page.set_content(HOST_PAGE)
+    await page.evaluate(
+        "options => mount(options)",
+        {"html": content.text, "theme": theme, "styles": styles or {}, "toolName": tool,  # type: ignore[union-attr]
+         "toolInput": arguments, "toolResult": wire(result)},
+    )  # fmt: skip
+    handle = await page.query_selector("#view")
+    assert handle is not None
+    frame = await handle.content_frame()
+    assert frame is not None
+    await frame.locator("#app > article, #app > .notice").wait_for()
+    await page.wait_for_function("window.sizes.length > 0")
+    return Host(page, frame, requests, calls)
+
+
+@needs_browser
+async def test_batch_view_counts_sorts_filters_and_opens_a_run_in_place() -> None:
+    """The demo's latest batch: the bar and legend give 1 passed, 2 failed, 1 errored of 4; the table lists the
+    three failed and errored runs, sorts by a column and filters by text and status; choosing a run makes the host
+    call get_test_run on the real server and shows the run view in place, and the way back keeps the filter."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "summarize_batch_test", BATCH)
+        frame = host.frame
+        assert await host.texts(".legend [data-kind]") == ["1 passed", "2 failed", "1 errored"]
+        assert await frame.locator(".bar").get_attribute("aria-label") == "1 passed, 2 failed, 1 errored of 4"
+        assert await host.texts(".completeness") == ["Summary complete"]
+        assert await frame.locator("tbody tr").count() == 3
+        await host.screenshot("batch-light")
+
+        await frame.get_by_role("button", name="Test").click()
+        names = await host.texts("tbody button.open")
+        assert names == sorted(names) and len(names) == 3
+        await frame.get_by_role("button", name="Test").click()
+        assert await host.texts("tbody button.open") == sorted(names, reverse=True)
+
+        await frame.get_by_label("Status").select_option("error")
+        assert await host.texts("tbody button.open") == ["Caller changes the delivery address"]
+        await frame.get_by_label("Status").select_option("")
+        await frame.get_by_label("Filter failed runs").fill("refund")
+        assert await host.texts("tbody button.open") == ["Caller asks for a refund on a late order"]
+
+        await frame.locator("tbody button.open").focus()
+        await page.keyboard.press("Enter")  # keyboard, not a mouse click
+        await frame.locator(".run-view").wait_for()
+        assert host.calls == [("get_test_run", FAILED_RUN)]
+        assert await frame.locator("h2").inner_text() == "Caller asks for a refund on a late order"
+        assert await frame.evaluate("document.activeElement.tagName") == "H2"
+        await frame.get_by_role("button", name="← Back to the batch").click()
+        assert await frame.get_by_label("Filter failed runs").input_value() == "refund"
+        assert await frame.locator("tbody tr").count() == 1
+        assert await frame.evaluate("document.activeElement.className") == "open"
+        assert host.requests == []  # not one network request, from the host page or the view
+
+
+@needs_browser
+async def test_run_view_shows_the_conversation_metrics_and_outcome() -> None:
+    """get_test_run's view: the definition's name, the status, the explanation, the transcript as turns whose
+    kinds look different (agent, user, tool call, tool result), and the metrics as a checklist beside it."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "get_test_run", FAILED_RUN)
+        frame = host.frame
+        assert await frame.locator("h2").inner_text() == "Caller asks for a refund on a late order"
+        assert await host.texts(".meta .badge") == ["fail"]
+        assert "never offered a refund" in await frame.locator(".explanation").inner_text()
+        kinds = await frame.locator(".transcript > li").evaluate_all("nodes => nodes.map(n => n.className)")
+        assert kinds == ["turn user", "turn tool", "turn tool-result", "turn agent", "turn user", "turn agent"]
+        assert await host.texts(".turn .who") == [
+            "USER", "TOOL CALL lookup_order", "TOOL RESULT lookup_order", "AGENT", "USER", "AGENT"
+        ]  # fmt: skip
+        assert await host.style(".turn.agent", "backgroundColor") != await host.style(".turn.user", "backgroundColor")
+        assert await host.style(".turn.tool", "fontFamily") != await host.style(".turn.agent", "fontFamily")
+        checklist = await frame.locator(".checklist li").evaluate_all(
+            "nodes => nodes.map(n => [n.className, n.textContent])"
+        )
+        assert checklist == [
+            ["missed", "✗Agent offers a refund or a replacement (not met)"],
+            ["unknown", "○Agent confirms the order number (not reported)"],
+        ]
+        transcript = await frame.locator(".run-grid > section").bounding_box()
+        metrics = await frame.locator(".run-grid > aside").bounding_box()
+        assert transcript and metrics and metrics["x"] > transcript["x"] + transcript["width"] - 1  # beside it
+        await host.screenshot("run-light")
+        assert host.requests == []
+
+
+@needs_browser
+@pytest.mark.parametrize("view", ["batch", "run"])
+async def test_dark_theme_and_host_fonts_are_followed(view: str) -> None:
+    """The host's theme and style variables are applied (its background colour and its font), and a
+    host-context-changed notification switches the theme live; screenshots of both views in the dark."""
+    tool, arguments = ("summarize_batch_test", BATCH) if view == "batch" else ("get_test_run", FAILED_RUN)
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, tool, arguments, theme="dark")
+        assert await host.style("body", "backgroundColor") == "rgb(24, 24, 27)"
+        assert await host.style("body", "color") == "rgb(244, 244, 245)"
+        await host.screenshot(f"{view}-dark")
+        await page.evaluate(
+            "changeContext({theme: 'light', styles: {variables: {'--color-background-primary': 'rgb(250, 240, 230)',"
+            " '--font-sans': 'Georgia, serif'}}})"
+        )
+        await host.frame.wait_for_function("document.documentElement.dataset.theme === 'light'")
+        assert await host.style("body", "backgroundColor") == "rgb(250, 240, 230)"
+        assert (await host.style("body", "fontFamily")).startswith("Georgia")
+        assert await host.style("body", "color") == "rgb(24, 24, 27)"
+
+
+@needs_browser
+async def test_narrow_panel_stacks_and_a_long_transcript_scrolls_in_its_box() -> None:
+    """At 360 px the metrics move under the transcript and nothing overflows sideways; a 200-turn transcript
+    scrolls inside its box, so the height the view asks the host for stays bounded."""
+    vendors = FakeVendors()
+    turns = [{"role": ("agent", "user")[n % 2], "content": f"turn {n} " + "words " * 30} for n in range(200)]
+    vendors.retell = lambda request: json_response(200, {**RETELL_RUN, "transcript_snapshot": {"transcript": turns}})
+    server = build_server(make_settings(), transport=vendors.transport())
+    async with Client(server, extensions=[apps_extension()]) as client, browser_page(width=360) as page:
+        host = await mount(page, client, "get_test_run", {"test_case_job_id": RETELL_RUN["test_case_job_id"]})
+        frame = host.frame
+        assert await frame.locator(".transcript > li").count() == 200
+        transcript = await frame.locator(".run-grid > section").bounding_box()
+        metrics = await frame.locator(".run-grid > aside").bounding_box()
+        assert transcript and metrics and metrics["y"] >= transcript["y"] + transcript["height"]
+        assert await frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        scroll = await frame.locator(".transcript").evaluate("node => [node.scrollHeight, node.clientHeight]")
+        assert scroll[0] > 5 * scroll[1]
+        assert 300 < await page.evaluate("window.sizes.at(-1)") < 1500
+        await host.screenshot("run-narrow")
+
+
+HOSTILE = '<script>window.pwned = 1</script><img src="http://127.0.0.1:9/x.png" onerror="window.pwned = 2">'
+
+
+@needs_browser
+async def test_vendor_text_is_shown_as_text_never_as_html() -> None:
+    """Markup in every vendor string the run view shows (name, explanation, turns, tool name and arguments,
+    metrics) renders as literal text: no element is made from it, no script runs, nothing is fetched."""
+    vendors = FakeVendors()
+    run = {
+        **RETELL_RUN,
+        "result_explanation": HOSTILE,
+        "test_case_definition_snapshot": {"name": HOSTILE, "metrics": [HOSTILE]},
+        "transcript_snapshot": {"transcript": [
+            {"role": "agent", "content": HOSTILE},
+            {"role": "tool_call_invocation", "tool_call_id": "c1", "name": HOSTILE, "arguments": HOSTILE},
+            {"role": "tool_call_result", "tool_call_id": "c1", "content": HOSTILE},
+            {"role": HOSTILE, "content": HOSTILE},
+        ]},
+    }  # fmt: skip
+    vendors.retell = lambda request: json_response(200, run)
+    server = build_server(make_settings(), transport=vendors.transport())
+    async with Client(server, extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "get_test_run", {"test_case_job_id": RETELL_RUN["test_case_job_id"]})
+        frame = host.frame
+        assert await frame.locator("#app img, #app script, #app b").count() == 0
+        assert await frame.evaluate("window.pwned") is None
+        assert await frame.locator("h2").inner_text() == HOSTILE
+        # name, explanation, agent turn, tool name (call and result), arguments, result, unknown role and its
+        # content, metric: ten places, each the literal markup
+        assert (await frame.locator("#app").text_content() or "").count(HOSTILE) == 10
+        assert host.requests == []
+
+
+@needs_browser
+async def test_an_error_result_and_a_failed_run_lookup_are_shown_not_thrown() -> None:
+    """An error result gets a notice with the contract's code and message; so does a run the batch view cannot
+    fetch, with the way back to the batch still there."""
+    vendors = FakeVendors()
+    batch = {"test_case_batch_job_id": "tcbj_1", "status": "complete", "fail_count": 1, "total_count": 1}
+    gone = {**RETELL_RUN, "test_case_job_id": "tcj_gone"}
+
+    def retell(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.startswith("/get-batch-test/"):
+            return json_response(200, batch)
+        if request.url.path.startswith("/v2/list-test-runs/"):
+            return json_response(200, {"items": [gone], "has_more": False})
+        return json_response(404, {"status": "error", "message": "Not Found"})
+
+    vendors.retell = retell
+    server = build_server(make_settings(), transport=vendors.transport())
+    async with Client(server, extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "get_test_run", {"test_case_job_id": "tcj_gone"})
+        notice = await host.frame.locator(".notice").inner_text()
+        assert "not_found" in notice and "tcj_gone" in notice
+    async with Client(server, extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "summarize_batch_test", {"test_case_batch_job_id": "tcbj_1"})
+        await host.frame.locator("tbody button.open").click()
+        await host.frame.locator(".notice").wait_for()
+        assert "not_found" in await host.frame.locator(".notice").inner_text()
+        await host.frame.get_by_role("button", name="← Back to the batch").click()
+        assert await host.frame.locator("tbody tr").count() == 1
