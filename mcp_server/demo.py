@@ -72,14 +72,14 @@ def _run(
 
 
 ORDER = {"customer_name": "John Doe", "order_id": "ORD-12345"}
-LOOKUP_MOCK = {
+LOOKUP_MOCK: dict[str, Any] = {
     "tool_name": "lookup_order",
     "input_match_rule": {"type": "any"},
     "output": '{"status": "shipped", "eta_days": 9}',
     "result": True,
 }
 # Tool calls appear in a transcript as Retell's playground messages do (retell-sdk, PlaygroundCompletionResponse).
-LOOKUP_TURNS = [
+LOOKUP_TURNS: list[dict[str, Any]] = [
     {
         "role": "tool_call_invocation",
         "tool_call_id": "call_demo_1",
@@ -124,7 +124,7 @@ GREETING_TURNS = [
     {"role": "agent", "content": "Thanks for calling Demo Shoes, how can I help you today?"},
     {"role": "user", "content": "Hello!"},
 ]
-PASSING_TURNS = {
+PASSING_TURNS: dict[str, list[dict[str, Any]]] = {
     "tcd_demo_refund": [
         {"role": "user", "content": "Hi, my order ORD-12345 never arrived. I want a refund."},
         *LOOKUP_TURNS,
