@@ -13,7 +13,7 @@ import pytest
 
 from mcp_server.errors import RateLimited, UpstreamTimeout
 from mcp_server.redaction import Redactor
-from mcp_server.upstream.http import RequestPolicy, VendorHTTP
+from mcp_server.upstream.http import OpenedOnFirstRequest, RequestPolicy, VendorHTTP
 from tests.conftest import (
     CASE_ID,
     JOB_ID,
@@ -383,3 +383,32 @@ async def test_wait_that_would_pass_the_deadline_is_not_slept() -> None:
 
 
 # That no call outlives the usual 60 s client limit is proved on virtual time in tests/test_deadlines.py.
+
+
+class CountingPool(httpx2.MockTransport):
+    """A pool that counts how often it was made and whether it was closed."""
+
+    made = 0
+    closed = False
+
+    def __init__(self) -> None:
+        super().__init__(lambda request: json_response(200, RETELL_RUN))
+        CountingPool.made += 1
+
+    async def aclose(self) -> None:
+        CountingPool.closed = True
+
+
+async def test_a_vendors_pool_is_made_at_its_first_request_once_and_closed_with_its_client() -> None:
+    """Start-up makes no pool (and so loads no TLS trust store); the first request makes it, later requests reuse
+    it, and closing the client closes it. A client that never sent anything closes without making one."""
+    CountingPool.made, CountingPool.closed = 0, False
+    async with httpx2.AsyncClient(base_url="http://x", transport=OpenedOnFirstRequest(CountingPool)) as client:
+        assert CountingPool.made == 0
+        for _ in range(3):
+            assert (await client.get("/get-test-run/1")).status_code == 200
+        assert CountingPool.made == 1 and not CountingPool.closed
+    assert CountingPool.closed
+    async with httpx2.AsyncClient(transport=OpenedOnFirstRequest(CountingPool)):
+        pass
+    assert CountingPool.made == 1

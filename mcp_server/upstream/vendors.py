@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -38,12 +39,13 @@ async def open_upstreams(
     # One cache for both vendors, so cache_max_entries and cache_max_bytes bound the whole process.
     cache = ResponseCache(settings.cache_max_entries, settings.cache_max_bytes) if caching else None
     budget = ByteBudget(settings.max_inflight_bytes)  # one for both vendors: it bounds the process
+    tls = functools.cache(httpx2.create_ssl_context)  # one trust store for both vendors, loaded at first need
     async with AsyncExitStack() as stack:
         clients: dict[Provider, httpx2.AsyncClient] = {}
         vendors: tuple[tuple[Provider, VendorSettings], ...] = (("retell", settings.retell), ("tela", settings.tela))
         for provider, vendor in vendors:
             if vendor.configured:
-                clients[provider] = await stack.enter_async_context(open_client(vendor, policy, transport))
+                clients[provider] = await stack.enter_async_context(open_client(vendor, policy, transport, tls))
         paths = {
             provider: VendorHTTP(provider, client, policy, redact, cache=cache, clock=clock, budget=budget)
             for provider, client in clients.items()
