@@ -153,6 +153,8 @@ class Settings(BaseModel):
     # connections are open at once, so slow or idle clients cannot hold the server.
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     http_max_connections: int = Field(default=200, ge=1, le=100_000)
+    # Politeness toward each vendor: connections open to it at once; a burst past this waits its turn.
+    vendor_max_connections: int = Field(default=100, ge=1, le=1000)
     # Off by default: the tools that start runs (and spend vendor credits) are not even listed unless enabled.
     allow_runs: bool = False
     # MCP App views of a batch and a run, for clients that declared the extension (others never see them).

@@ -41,6 +41,7 @@ from mcp_server.redaction import Redactor
 from mcp_server.upstream.budget import ByteBudget
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
+from mcp_server.upstream.pool import OpenedOnFirstRequest, VendorPool
 
 logger = logging.getLogger(__name__)
 
@@ -72,31 +73,12 @@ class RequestPolicy:
     max_retries: int
     max_response_bytes: int
     call_budget_seconds: float = CALL_BUDGET_SECONDS
+    max_connections: int = 100  # open at once to the vendor; further requests wait for one to free up
 
     @property
     def budget_seconds(self) -> float:
         """The one deadline per call: every attempt and every wait between attempts fits inside it."""
         return max(self.call_budget_seconds, self.timeout_seconds)
-
-
-class OpenedOnFirstRequest(httpx2.AsyncBaseTransport):
-    """A vendor's connection pool, made at its first request rather than at start-up. Making one loads the TLS
-    trust store and the pool's machinery (~90 ms in a fresh process, more than all the rest the server adds to the
-    SDK's own start), which a session that lists the tools and never calls this vendor does not need. Still one
-    pool per vendor for the life of the process, closed with its client."""
-
-    def __init__(self, make: Callable[[], httpx2.AsyncBaseTransport]) -> None:
-        self._make = make
-        self._transport: httpx2.AsyncBaseTransport | None = None
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if self._transport is None:
-            self._transport = self._make()
-        return await self._transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        if self._transport is not None:
-            await self._transport.aclose()
 
 
 def open_client(
@@ -106,7 +88,7 @@ def open_client(
     tls: Callable[[], ssl.SSLContext] = httpx2.create_ssl_context,
 ) -> httpx2.AsyncClient:
     """The long-lived client for one vendor: its base URL, its key only, our User-Agent, no redirects. Its pool
-    is made at the first request, with the TLS context `tls` gives (both vendors share one)."""
+    (`upstream/pool.py`) is made at the first request, with the TLS context `tls` gives (both vendors share one)."""
     assert vendor.api_key is not None
     return httpx2.AsyncClient(
         base_url=vendor.base_url,
@@ -118,7 +100,7 @@ def open_client(
         timeout=httpx2.Timeout(policy.timeout_seconds),
         # A redirect could carry the Authorization header to another host: report it instead of following it.
         follow_redirects=False,
-        transport=transport or OpenedOnFirstRequest(lambda: httpx2.AsyncHTTPTransport(verify=tls())),
+        transport=transport or OpenedOnFirstRequest(lambda: VendorPool(tls(), policy.max_connections)),
     )
 
 

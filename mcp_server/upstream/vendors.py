@@ -33,7 +33,12 @@ async def open_upstreams(
     settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> AsyncIterator[Upstreams]:
     """Open the vendors' HTTP clients (no network I/O until the first call); close them on exit."""
-    policy = RequestPolicy(settings.timeout_seconds, settings.max_retries, settings.max_response_bytes)
+    policy = RequestPolicy(
+        settings.timeout_seconds,
+        settings.max_retries,
+        settings.max_response_bytes,
+        max_connections=settings.vendor_max_connections,
+    )
     redact = Redactor(settings.secrets())
     caching = settings.cache_ttl_seconds > 0  # 0 turns every cache off
     # One cache for both vendors, so cache_max_entries and cache_max_bytes bound the whole process.
