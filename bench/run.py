@@ -5,8 +5,9 @@
 A fourth server, `noop_server.py`, returns the run from memory and does nothing else: the ceiling for any cache.
 Each round starts every server afresh over stdio with the official MCP Python client, in rotating order, and
 measures: cold start (spawn to `tools/list` answered), per-call p50/p99 on distinct IDs, p50 of repeated reads of
-one finished run, wall time of 200 concurrent calls against a vendor that takes 100 ms each, and the server's RSS
-idle and after load. Medians over the rounds are printed with the ratios project/floor and project/peer.
+one finished run, wall time of 200 concurrent calls against a vendor that takes 100 ms each, the server's RSS
+idle and after load, and its threads after load. Medians over the rounds are printed with the ratios project/floor
+and project/peer.
 The peer is `@abhaybabbar/retellai-mcp-server` from npm (its `get_call` tool), run when Node is installed.
 """
 
@@ -62,8 +63,8 @@ def install_peer() -> str | None:
 
 
 def rss_kib(marker: str, field: str = "VmRSS") -> float | None:
-    """Resident memory (or another /proc status `field`, such as the peak `VmHWM`) of our child process whose
-    command line contains `marker`."""
+    """Resident memory (or another /proc status `field`, such as the peak `VmHWM` or `Threads`) of our child
+    process whose command line contains `marker`."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
@@ -112,6 +113,8 @@ async def measure(contender: Contender, env: dict[str, str], calls: int, round_n
                     tg.start_soon(one, f"slow-{round_no}-{i}")
             contender.record(f"{concurrent} concurrent, 100 ms vendor (ms)", (time.perf_counter() - t0) * 1000)
             contender.record("RSS after load (MiB)", (rss_kib(contender.marker) or 0) / 1024 or None)
+            # The SDK's stdio transport reads and writes through worker threads; ours runs on the event loop alone.
+            contender.record("threads after load", rss_kib(contender.marker, "Threads"))
 
 
 async def main_async(rounds: int, calls: int, with_peer: bool = True, concurrent: int = CONCURRENT) -> list[Contender]:

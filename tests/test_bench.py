@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_benchmark_runs_and_reports_every_metric_with_ratios() -> None:
-    """One tiny round of bench/run.py prints a row per metric with project, floor, no-op and the ratio."""
+    """One tiny round of bench/run.py prints a row per metric with project, floor, no-op and the ratio; the
+    project served the whole run on one thread (its stdio transport) where the SDK floor needs worker threads."""
     done = subprocess.run(
         [
             sys.executable,
@@ -44,8 +45,12 @@ def test_benchmark_runs_and_reports_every_metric_with_ratios() -> None:
         "repeat read p50 (ms)",
         "10 concurrent, 100 ms vendor (ms)",
         "RSS after load (MiB)",
+        "threads after load",
     ]
     assert all(float(row[4]) > 0 for row in rows[1:] if row[4].strip() != "—")
+    threads = {name: float(cell) for name, cell in zip(("project", "floor"), rows[-1][1:3], strict=True)}
+    assert threads["project"] == 1  # the thread-free stdio transport: the event loop alone, under load too
+    assert threads["floor"] > 1  # the SDK's transport: worker threads for stdin and stdout
 
 
 @pytest.mark.anyio
@@ -55,3 +60,23 @@ async def test_starting_a_session_makes_no_request(vendors: FakeVendors) -> None
         await client.list_tools()
         await client.list_resource_templates()
     assert vendors.requests == []
+
+
+def test_start_up_loads_no_connection_pool() -> None:
+    """Building the server and opening its lifespan's vendor clients imports no httpcore2 and loads no TLS trust
+    store (~90 ms of a ~600 ms cold start, measured): both wait for a vendor's first request."""
+    script = """
+import sys, anyio
+from mcp_server.config import load_settings
+from mcp_server.server import build_server
+from mcp_server.upstream.vendors import open_upstreams
+settings = load_settings({}, env={"RETELL_API_KEY": "key_0123456789abcdef", "TELA_API_KEY": "tela_0123456789abcdef"})
+build_server(settings)
+async def lifespan():
+    async with open_upstreams(settings):
+        print(sorted(name for name in sys.modules if name.startswith(("httpcore", "truststore"))))
+anyio.run(lifespan)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

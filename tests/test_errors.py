@@ -13,8 +13,7 @@ import pytest
 
 from mcp_server.errors import RateLimited, UpstreamTimeout
 from mcp_server.redaction import Redactor
-from mcp_server.upstream.http import RequestPolicy, VendorHTTP
-from mcp_server.upstream.pool import OpenedOnFirstRequest
+from mcp_server.upstream.http import OpenedOnFirstRequest, RequestPolicy, VendorHTTP
 from tests.conftest import (
     CASE_ID,
     JOB_ID,

@@ -41,7 +41,6 @@ from mcp_server.redaction import Redactor
 from mcp_server.upstream.budget import ByteBudget
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
-from mcp_server.upstream.pool import OpenedOnFirstRequest, VendorPool
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +80,26 @@ class RequestPolicy:
         return max(self.call_budget_seconds, self.timeout_seconds)
 
 
+class OpenedOnFirstRequest(httpx2.AsyncBaseTransport):
+    """A vendor's connection pool, made at its first request rather than at start-up. Making one loads the TLS
+    trust store and the pool's machinery (~90 ms in a fresh process, more than all the rest the server adds to the
+    SDK's own start), which a session that lists the tools and never calls this vendor does not need. Still one
+    pool per vendor for the life of the process, closed with its client."""
+
+    def __init__(self, make: Callable[[], httpx2.AsyncBaseTransport]) -> None:
+        self._make = make
+        self._transport: httpx2.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._transport is None:
+            self._transport = self._make()
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
 def open_client(
     vendor: VendorSettings,
     policy: RequestPolicy,
@@ -100,8 +119,15 @@ def open_client(
         timeout=httpx2.Timeout(policy.timeout_seconds),
         # A redirect could carry the Authorization header to another host: report it instead of following it.
         follow_redirects=False,
-        transport=transport or OpenedOnFirstRequest(lambda: VendorPool(tls(), policy.max_connections)),
+        transport=transport or OpenedOnFirstRequest(lambda: vendor_pool(tls(), policy.max_connections)),
     )
+
+
+def vendor_pool(ssl_context: ssl.SSLContext, max_connections: int) -> httpx2.AsyncBaseTransport:
+    """A vendor's connection pool (`upstream/pool.py`), imported only now: httpcore2 takes ~60 ms to import."""
+    from mcp_server.upstream.pool import VendorPool
+
+    return VendorPool(ssl_context, max_connections)
 
 
 # Query parameters as (name, value) pairs: a name may repeat (Tela's `promptVersionIds`).

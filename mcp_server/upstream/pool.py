@@ -1,38 +1,19 @@
-"""Each vendor's connection pool: httpx's own, made at the vendor's first request, capped by a setting, and spared
-a costly per-request check that httpcore makes on every idle connection."""
+"""Each vendor's connection pool: httpx's own, capped by a setting, and spared a costly check that httpcore makes
+on every idle connection for every request. Imported at a vendor's first request (`http.vendor_pool`): httpcore2
+takes ~60 ms to import, which start-up does not need."""
 
 from __future__ import annotations
 
 import select
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import httpcore2
 import httpx2
 
 KEEPALIVE_CONNECTIONS = 20  # idle connections kept per vendor (httpx's default); more are closed as they free up
-
-
-class OpenedOnFirstRequest(httpx2.AsyncBaseTransport):
-    """A vendor's connection pool, made at its first request rather than at start-up. Making one loads the TLS
-    trust store and the pool's machinery (~90 ms in a fresh process, more than all the rest the server adds to the
-    SDK's own start), which a session that lists the tools and never calls this vendor does not need. Still one
-    pool per vendor for the life of the process, closed with its client."""
-
-    def __init__(self, make: Callable[[], httpx2.AsyncBaseTransport]) -> None:
-        self._make = make
-        self._transport: httpx2.AsyncBaseTransport | None = None
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if self._transport is None:
-            self._transport = self._make()
-        return await self._transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        if self._transport is not None:
-            await self._transport.aclose()
 
 
 class VendorPool(httpx2.AsyncHTTPTransport):
