@@ -374,6 +374,26 @@ async def test_narrow_panel_stacks_and_a_long_transcript_scrolls_in_its_box() ->
         await host.screenshot("run-narrow")
 
 
+@needs_browser
+async def test_batch_view_reads_at_360_px() -> None:
+    """At 360 px the batch view does not overflow sideways and no word of a test's name is broken across lines
+    (each name takes at most one line per word)."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page(width=360) as page:
+        host = await mount(page, client, "summarize_batch_test", BATCH)
+        frame = host.frame
+        assert await frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        lines_and_words = await frame.locator("tbody button.open").evaluate_all(
+            """nodes => nodes.map(node => {
+                const range = document.createRange();
+                range.selectNodeContents(node);
+                const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size;
+                return [lines, node.textContent.trim().split(/\\s+/).length];
+            })"""
+        )
+        assert len(lines_and_words) == 3 and all(lines <= words for lines, words in lines_and_words)
+        await host.screenshot("batch-narrow")
+
+
 HOSTILE = '<script>window.pwned = 1</script><img src="http://127.0.0.1:9/x.png" onerror="window.pwned = 2">'
 
 
