@@ -332,6 +332,18 @@ async def test_run_view_shows_the_conversation_metrics_and_outcome() -> None:
 
 
 @needs_browser
+async def test_wait_for_test_run_shows_the_run_view_with_every_metric_met() -> None:
+    """wait_for_test_run links the run view too; a passed run shows every metric checked, and no explanation."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "wait_for_test_run", {"test_case_job_id": "tcj_demo_passed"})
+        assert await host.texts(".meta .badge") == ["pass"]
+        assert await host.frame.locator(".explanation").count() == 0
+        checklist = await host.frame.locator(".checklist li").evaluate_all("nodes => nodes.map(n => n.className)")
+        assert checklist == ["met", "met"]
+        assert await host.texts(".checklist .mark") == ["✓", "✓"]
+
+
+@needs_browser
 @pytest.mark.parametrize("view", ["batch", "run"])
 async def test_dark_theme_and_host_fonts_are_followed(view: str) -> None:
     """The host's theme and style variables are applied (its background colour and its font), and a
