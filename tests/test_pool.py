@@ -100,3 +100,28 @@ async def test_vendor_max_connections_caps_the_connections_a_burst_opens() -> No
         for n in range(10):
             tg.start_soon(call, client, f"slow_{n}")
     assert vendor.most_open == 3 and vendor.connections == 3
+
+
+async def test_the_environments_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HTTP_PROXY set, requests go through the proxy, as httpx does for a client that makes its own pool (the
+    vendor's address here is closed: only the proxy can answer)."""
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head.split(b"\r\n", 1)[0])
+        body = json.dumps(RETELL_RUN).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
+        writer.write(b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    settings = make_settings(RETELL_BASE_URL="http://localhost:9", RETELL_TELA_MCP_MAX_RETRIES="0")
+    try:
+        async with Client(build_server(settings)) as client:
+            await call(client, RETELL_RUN["test_case_job_id"])
+    finally:
+        server.close()
+    assert seen == [f"GET http://localhost:9/get-test-run/{RETELL_RUN['test_case_job_id']} HTTP/1.1".encode()]

@@ -11,6 +11,7 @@ import random
 import re
 import ssl
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"retell-tela-mcp/{__version__}"
+KEEPALIVE_CONNECTIONS = 20  # idle connections kept per vendor (httpx's default); more are closed as they free up
 # A call never outlives this (unless timeout_seconds alone is longer), so it ends before the usual 60 s client limit.
 CALL_BUDGET_SECONDS = 50.0
 BACKOFF_INITIAL_SECONDS = 0.5
@@ -107,8 +109,13 @@ def open_client(
     tls: Callable[[], ssl.SSLContext] = httpx2.create_ssl_context,
 ) -> httpx2.AsyncClient:
     """The long-lived client for one vendor: its base URL, its key only, our User-Agent, no redirects. Its pool
-    (`upstream/pool.py`) is made at the first request, with the TLS context `tls` gives (both vendors share one)."""
+    (`upstream/pool.py`) is made at the first request, with the TLS context `tls` gives (both vendors share one).
+    httpx applies the environment's proxy settings (`HTTPS_PROXY`, `NO_PROXY`, the system's on macOS and Windows)
+    only to a client that makes its own pool: where any proxy is set, httpx makes it, at once, as it always did."""
     assert vendor.api_key is not None
+    limits = httpx2.Limits(max_connections=policy.max_connections, max_keepalive_connections=KEEPALIVE_CONNECTIONS)
+    if transport is None and not urllib.request.getproxies():
+        transport = OpenedOnFirstRequest(lambda: vendor_pool(tls(), limits))
     return httpx2.AsyncClient(
         base_url=vendor.base_url,
         headers={
@@ -119,15 +126,16 @@ def open_client(
         timeout=httpx2.Timeout(policy.timeout_seconds),
         # A redirect could carry the Authorization header to another host: report it instead of following it.
         follow_redirects=False,
-        transport=transport or OpenedOnFirstRequest(lambda: vendor_pool(tls(), policy.max_connections)),
+        limits=limits,
+        transport=transport,
     )
 
 
-def vendor_pool(ssl_context: ssl.SSLContext, max_connections: int) -> httpx2.AsyncBaseTransport:
+def vendor_pool(ssl_context: ssl.SSLContext, limits: httpx2.Limits) -> httpx2.AsyncBaseTransport:
     """A vendor's connection pool (`upstream/pool.py`), imported only now: httpcore2 takes ~60 ms to import."""
     from mcp_server.upstream.pool import VendorPool
 
-    return VendorPool(ssl_context, max_connections)
+    return VendorPool(ssl_context, limits)
 
 
 # Query parameters as (name, value) pairs: a name may repeat (Tela's `promptVersionIds`).

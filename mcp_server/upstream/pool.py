@@ -13,14 +13,11 @@ from typing import Any
 import httpcore2
 import httpx2
 
-KEEPALIVE_CONNECTIONS = 20  # idle connections kept per vendor (httpx's default); more are closed as they free up
-
 
 class VendorPool(httpx2.AsyncHTTPTransport):
-    """httpx's transport with its pool built on `SocketOnce` streams, at most `max_connections` to the vendor."""
+    """httpx's transport with its pool built on `SocketOnce` streams, within `limits`."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, max_connections: int) -> None:
-        limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=KEEPALIVE_CONNECTIONS)
+    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx2.Limits) -> None:
         super().__init__(verify=ssl_context, limits=limits)
         # The same pool httpx2 builds (its `_pool`, which its request path uses), given our network backend:
         # httpx2 takes no backend of its own, and httpcore2's pool does, publicly.
