@@ -230,6 +230,7 @@ async def mount(
     *,
     theme: str = "light",
     styles: dict[str, Any] | None = None,
+    text_only: bool = False,
 ) -> Host:
     """Do what a host does: find the tool's view in tools/list, read it, call the tool, and hand the view the
     result; the view's own tools/call requests are answered by calling the real server."""
@@ -250,7 +251,7 @@ async def mount(
     await page.evaluate(
         "options => mount(options)",
         {"html": content.text, "theme": theme, "styles": styles or {}, "toolName": tool,  # type: ignore[union-attr]
-         "toolInput": arguments, "toolResult": wire(result)},
+         "toolInput": arguments, "toolResult": wire(result), "textOnly": text_only},
     )  # fmt: skip
     handle = await page.query_selector("#view")
     assert handle is not None
@@ -341,6 +342,15 @@ async def test_wait_for_test_run_shows_the_run_view_with_every_metric_met() -> N
         checklist = await host.frame.locator(".checklist li").evaluate_all("nodes => nodes.map(n => n.className)")
         assert checklist == ["met", "met"]
         assert await host.texts(".checklist .mark") == ["✓", "✓"]
+
+
+@needs_browser
+async def test_a_host_that_passes_on_only_the_text_still_gets_the_view() -> None:
+    """A host that hands the view the result without its structured content: the view reads the same object from
+    the result's JSON text."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "summarize_batch_test", BATCH, text_only=True)
+        assert await host.frame.locator("tbody tr").count() == 3
 
 
 @needs_browser

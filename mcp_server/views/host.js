@@ -2,6 +2,7 @@
 // The host side of MCP Apps (protocol 2026-01-26): JSON-RPC 2.0 over postMessage with the window that framed us.
 // Every vendor string reaches the page as a DOM text node (el() below): never as HTML.
 const PROTOCOL_VERSION = "2026-01-26";
+const REQUEST_SECONDS = 70; // past the server's 50 s call deadline and the usual 60 s host limit
 const host = (() => {
   let nextId = 1;
   const waiting = new Map();
@@ -35,6 +36,9 @@ const host = (() => {
         const id = nextId++;
         waiting.set(id, { resolve, reject });
         post({ id, method, params });
+        setTimeout(() => {
+          if (waiting.delete(id)) reject(new Error("no answer from the host in " + REQUEST_SECONDS + " s"));
+        }, REQUEST_SECONDS * 1000);
       }),
   };
 })();
@@ -73,16 +77,25 @@ function notice(title, detail, ...more) {
   return el("div", { class: "box notice", role: "status" }, el("strong", {}, title), detail ? el("p", {}, detail) : null, more);
 }
 
+function firstText(result) {
+  const first = Array.isArray(result.content) ? result.content.find((block) => block && block.type === "text") : null;
+  return first && typeof first.text === "string" ? first.text : null;
+}
+
+// A result's text block as JSON: the same object as its structured content, for a host that passes on only text.
+function jsonText(result) {
+  try {
+    return JSON.parse(firstText(result));
+  } catch (_) {
+    return null;
+  }
+}
+
 // The error object a failed tool call carries ({error: {code, message}}), or its plain text.
 function errorOf(result) {
-  const first = Array.isArray(result.content) ? result.content.find((block) => block && block.type === "text") : null;
-  try {
-    const parsed = JSON.parse(first.text);
-    if (isObject(parsed) && isObject(parsed.error)) return parsed.error;
-  } catch (_) {
-    // not JSON: shown as it is
-  }
-  return { code: "error", message: first ? first.text : "The tool call failed." };
+  const parsed = jsonText(result);
+  if (isObject(parsed) && isObject(parsed.error)) return parsed.error;
+  return { code: "error", message: firstText(result) || "The tool call failed." };
 }
 
 const app = document.getElementById("app");
@@ -99,7 +112,7 @@ function render(result, back) {
     const error = errorOf(result);
     return notice("The call failed: " + text(error.code), text(error.message), back || null);
   }
-  const data = result.structuredContent;
+  const data = isObject(result.structuredContent) ? result.structuredContent : jsonText(result);
   const view = views.find((candidate) => isObject(data) && candidate.matches(data));
   return view ? view.render(data, back) : notice("Nothing to show", "This result has no view here.", back || null);
 }
