@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 
 from mcp_server.server import build_server
+from mcp_server.upstream.pool import SocketOnce, VendorPool
 from tests.conftest import RETELL_RUN, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -125,3 +127,19 @@ async def test_the_environments_proxy_is_used(monkeypatch: pytest.MonkeyPatch) -
     finally:
         server.close()
     assert seen == [f"GET http://localhost:9/get-test-run/{RETELL_RUN['test_case_job_id']} HTTP/1.1".encode()]
+
+
+async def test_the_pool_runs_on_streams_that_look_their_socket_up_once() -> None:
+    """`VendorPool` puts httpcore2's pool, with our network backend, where httpx2's transport keeps its own (the one
+    private attribute we rely on): if httpx2 moved it, this fails rather than the optimisation silently lapsing."""
+    vendor = KeepAliveVendor()
+    server = await asyncio.start_server(vendor.handle, "127.0.0.1", 0)
+    pool = VendorPool(httpx2.create_ssl_context(), httpx2.Limits(max_connections=2))
+    try:
+        async with httpx2.AsyncClient(transport=pool) as client:
+            response = await client.get(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/get-test-run/1")
+            assert response.status_code == 200
+            connections = pool._pool.connections  # the pool httpx2's request path used
+            assert [type(c._connection._network_stream) for c in connections] == [SocketOnce]
+    finally:
+        server.close()
