@@ -10,7 +10,7 @@ beside this module: no remote scripts, styles, fonts or images, and no network u
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -80,24 +80,12 @@ class ViewsMiddleware:
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
-        if not isinstance(result, dict) or ctx.method not in (
-            "initialize",
-            "server/discover",
-            "tools/list",
-            "resources/list",
-        ):
-            return result
         if ctx.method == "initialize":
             supported = declares_views((ctx.params or {}).get("capabilities"))
         else:
             supported = client_supports_apps(ctx)
-        if ctx.method == "resources/list":
-            return result if supported else _without_views(result)
-        if not supported:
-            return result
-        if ctx.method == "tools/list":
-            return _with_view_links(result)
-        return _advertising(result)
+        change = (WHEN_DECLARED if supported else WHEN_NOT_DECLARED).get(ctx.method)
+        return change(result) if change is not None and isinstance(result, dict) else result
 
 
 def _with_view_links(result: dict[str, Any]) -> dict[str, Any]:
@@ -122,3 +110,12 @@ def _advertising(result: dict[str, Any]) -> dict[str, Any]:
         return result
     extensions = {**capabilities.get("extensions", {}), EXTENSION_ID: {}}
     return {**result, "capabilities": {**capabilities, "extensions": extensions}}
+
+
+# What the middleware changes in each answer, by method, for a client that declared the extension and for the rest.
+WHEN_DECLARED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "initialize": _advertising,
+    "server/discover": _advertising,
+    "tools/list": _with_view_links,
+}
+WHEN_NOT_DECLARED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"resources/list": _without_views}
