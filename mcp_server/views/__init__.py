@@ -80,6 +80,8 @@ class ViewsMiddleware:
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
+        if ctx.method not in VIEW_METHODS:  # a tool call, above all: nothing to look up
+            return result
         if ctx.method == "initialize":
             supported = declares_views((ctx.params or {}).get("capabilities"))
         else:
@@ -119,3 +121,4 @@ WHEN_DECLARED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "tools/list": _with_view_links,
 }
 WHEN_NOT_DECLARED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"resources/list": _without_views}
+VIEW_METHODS = WHEN_DECLARED.keys() | WHEN_NOT_DECLARED.keys()

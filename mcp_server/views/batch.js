@@ -64,7 +64,6 @@ function failedTable(summary) {
     if (state.key) rows = rows.slice().sort((a, b) => state.direction * text(a[state.key]).localeCompare(text(b[state.key])));
     tbody.replaceChildren(...rows.map(row));
     shown.textContent = "Showing " + rows.length + " of " + runs.length + " listed" + (more ? "; " + more + " more failed runs are not listed (get them with list_test_runs)." : ".");
-    reportSize();
   }
   function row(run) {
     const id = text(run.test_case_job_id);
@@ -85,9 +84,8 @@ function failedTable(summary) {
   );
 }
 
-let batchPage = null; // the batch view, kept while a run is shown so its filter and sort survive the way back
-
 async function openRun(id, trigger) {
+  const batchPage = app.firstElementChild; // kept while the run is shown, so its filter and sort survive the way back
   const back = el("button", { type: "button", class: "back" }, "← Back to the batch");
   back.addEventListener("click", () => {
     show(batchPage);
@@ -106,7 +104,7 @@ async function openRun(id, trigger) {
 
 function batchView(summary) {
   const complete = summary.complete === true;
-  batchPage = el(
+  return el(
     "article",
     { class: "batch-view" },
     el("h2", {}, "Batch ", el("code", {}, text(summary.test_case_batch_job_id))),
@@ -114,7 +112,6 @@ function batchView(summary) {
     countsBar(summary),
     failedTable(summary),
   );
-  return batchPage;
 }
 
 views.push({ matches: (data) => Array.isArray(data.failed) && "test_case_batch_job_id" in data, render: batchView });

@@ -100,8 +100,7 @@ function errorOf(result) {
 
 const app = document.getElementById("app");
 function show(node) {
-  app.replaceChildren(node);
-  reportSize();
+  app.replaceChildren(node); // the ResizeObserver in start() tells the host the new height
 }
 
 // Views register themselves: the first whose `matches` accepts a tool result's structured content renders it.
@@ -113,7 +112,7 @@ function render(result, back) {
     return notice("The call failed: " + text(error.code), text(error.message), back || null);
   }
   const data = isObject(result.structuredContent) ? result.structuredContent : jsonText(result);
-  const view = views.find((candidate) => isObject(data) && candidate.matches(data));
+  const view = isObject(data) ? views.find((candidate) => candidate.matches(data)) : undefined;
   return view ? view.render(data, back) : notice("Nothing to show", "This result has no view here.", back || null);
 }
 
