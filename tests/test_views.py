@@ -212,6 +212,12 @@ class Host:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await self.page.locator("#view").screenshot(path=SCREENSHOTS / f"{name}.png")
 
+    async def network_use(self) -> list[str]:
+        """Every request the page or the view sent, and every load or connection the view's CSP refused (a blocked
+        load may never show up as a request)."""
+        refused: list[str] = await self.frame.evaluate("window.refused")
+        return self.requests + refused
+
     async def texts(self, selector: str) -> list[str]:
         return [text.strip() for text in await self.frame.locator(selector).all_inner_texts()]
 
@@ -246,6 +252,11 @@ async def mount(
         return wire(await client.call_tool(name, args))
 
     page.on("request", lambda request: requests.append(request.url))
+    # Runs in every frame before its own scripts, the view's sandboxed one included.
+    await page.add_init_script(
+        "window.refused = []; document.addEventListener('securitypolicyviolation',"
+        " event => window.refused.push(event.violatedDirective + ' ' + event.blockedURI))"
+    )
     await page.expose_function("callServerTool", call_server_tool)
     await page.set_content(HOST_PAGE)
     await page.evaluate(
@@ -298,7 +309,7 @@ async def test_batch_view_counts_sorts_filters_and_opens_a_run_in_place() -> Non
         assert await frame.get_by_label("Filter failed runs").input_value() == "refund"
         assert await frame.locator("tbody tr").count() == 1
         assert await frame.evaluate("document.activeElement.className") == "open"
-        assert host.requests == []  # not one network request, from the host page or the view
+        assert await host.network_use() == []  # not one request, nor one refused by the view's CSP
 
 
 @needs_browser
@@ -329,7 +340,7 @@ async def test_run_view_shows_the_conversation_metrics_and_outcome() -> None:
         metrics = await frame.locator(".run-grid > aside").bounding_box()
         assert transcript and metrics and metrics["x"] > transcript["x"] + transcript["width"] - 1  # beside it
         await host.screenshot("run-light")
-        assert host.requests == []
+        assert await host.network_use() == []
 
 
 @needs_browser
@@ -446,7 +457,7 @@ async def test_vendor_text_is_shown_as_text_never_as_html() -> None:
         # name, explanation, agent turn, tool name (call and result), arguments, result, unknown role and its
         # content, metric: ten places, each the literal markup
         assert (await frame.locator("#app").text_content() or "").count(HOSTILE) == 10
-        assert host.requests == []
+        assert await host.network_use() == []
 
 
 @needs_browser
