@@ -66,7 +66,9 @@ def _run(
         "test_case_definition_snapshot": definition,
         "creation_timestamp": created,
         "user_modified_timestamp": created + 30000,
-        "transcript_snapshot": {"transcript": turns},
+        # Retell names the snapshot's type but not its fields; the demo keeps the turns as `messages`, the name
+        # retell-sdk gives a playground conversation's turns (PlaygroundCompletionParams / ...Response).
+        "transcript_snapshot": {"messages": turns},
         "result_explanation": explanation,
     }
 

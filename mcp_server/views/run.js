@@ -1,12 +1,17 @@
 // The run view: a Retell test run's transcript as a conversation, its definition's metrics as a checklist.
-const TRANSCRIPT_KEYS = ["transcript", "messages", "transcript_with_tool_calls"];
+// Retell documents a run's `transcript_snapshot` only by name ("ConversationFlowPlaygroundSnapshot or
+// RetellLlmPlaygroundSnapshot": its get-test-run page; retell-sdk types it `object`), not its fields. So its turns
+// are found by shape, not by a guessed key: the snapshot itself, or its first value, that is a list of messages
+// with a `role` (the message shape of retell-sdk's PlaygroundCompletionResponse); an empty list is no turns.
+function isTurns(value) {
+  return Array.isArray(value) && value.every((message) => isObject(message) && typeof message.role === "string");
+}
+
 function turnsOf(snapshot) {
-  if (Array.isArray(snapshot)) return snapshot;
-  if (isObject(snapshot)) {
-    const key = TRANSCRIPT_KEYS.find((name) => Array.isArray(snapshot[name]));
-    if (key) return snapshot[key];
-  }
-  return null;
+  if (isTurns(snapshot)) return snapshot;
+  if (!isObject(snapshot)) return null;
+  const lists = Object.values(snapshot).filter(isTurns);
+  return lists.find((list) => list.length > 0) || lists[0] || null;
 }
 
 // Tool arguments arrive as a JSON string: indented when they parse, as sent when not.
