@@ -106,7 +106,7 @@ def open_client(
     vendor: VendorSettings,
     policy: RequestPolicy,
     transport: httpx2.AsyncBaseTransport | None,
-    tls: Callable[[], ssl.SSLContext] = httpx2.create_ssl_context,
+    tls: Callable[[], ssl.SSLContext],
 ) -> httpx2.AsyncClient:
     """The long-lived client for one vendor: its base URL, its key only, our User-Agent, no redirects. Its pool
     (`upstream/pool.py`) is made at the first request, with the TLS context `tls` gives (both vendors share one).
