@@ -233,7 +233,12 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
 
     _hand_large_blocks_back()
 
-    server = build_server(settings, transport=transport, single_client=args.transport == "stdio")
+    server = build_server(
+        settings,
+        transport=transport,
+        single_client=args.transport == "stdio",
+        stateless=args.transport == "http" and args.stateless,
+    )
     # Start-up allocations (the SDK, pydantic schemas, our models) live as long as the process. Freezing them
     # keeps every full collection from re-scanning them: under a burst of calls those scans paused the loop
     # for ~100 ms at a time (measured: 200 concurrent calls took 222 or 340 ms, now a steady 221 ms).

@@ -209,10 +209,12 @@ def build_server(
     transport: httpx2.AsyncBaseTransport | None = None,
     clock: Clock = SYSTEM_CLOCK,
     single_client: bool = False,
+    stateless: bool = False,
 ) -> RetellTelaServer:
     """A ready server. `transport` replaces the network for both vendors (tests, `--demo`); `clock` is the time
     retries, waits and deadlines count on (tests pass one whose sleep returns at once); `single_client` says the
-    process serves one client only (stdio), so completions may offer it everything shown, whatever the protocol."""
+    process serves one client only (stdio), so completions may offer it everything shown, whatever the protocol;
+    `stateless` that it serves stateless HTTP, where a handshake-era client's `initialize` is not remembered."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Upstreams]) -> AsyncIterator[Upstreams]:
@@ -401,7 +403,7 @@ def build_server(
         lifespan=lifespan,
         log_level=settings.log_level,
         middleware=[ClientScopeMiddleware(single_client=single_client)]
-        + ([ViewsMiddleware()] if settings.app_views else []),
+        + ([ViewsMiddleware(stateless=stateless)] if settings.app_views else []),
         tools=tools,
     )
     if settings.app_views:

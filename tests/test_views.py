@@ -3,10 +3,12 @@ pages themselves checked in headless Chromium inside a test host that speaks the
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +37,7 @@ UI = "io.modelcontextprotocol/ui"
 APP_MIME = "text/html;profile=mcp-app"
 BATCH = {"test_case_batch_job_id": "tcbj_demo_latest"}
 FAILED_RUN = {"test_case_job_id": "tcj_demo_failed"}
+VIEW_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; font-src data:"
 
 
 def apps_extension() -> ClientExtension:
@@ -154,7 +157,8 @@ async def test_the_setting_turns_the_views_off_even_for_clients_that_can_show_th
 
 async def test_each_page_is_one_self_contained_document_under_40_kb() -> None:
     """Each page is one HTML document with its style and script inline, under 40 KB, referring to nothing
-    outside itself, with a CSP that forbids all network use, and declares an empty CSP allowance to the host."""
+    outside itself, with a CSP that forbids all network use (letting in only inline fonts), and declares an empty
+    CSP allowance to the host."""
     async with Client(demo_server(), extensions=[apps_extension()]) as client:
         listed = {resource.uri: resource for resource in (await client.list_resources()).resources}
         for uri in (BATCH_URI, RUN_URI):
@@ -167,7 +171,8 @@ async def test_each_page_is_one_self_contained_document_under_40_kb() -> None:
             assert not re.search(
                 r"\b(src|href)\s*=|https?://|@import|url\(|<link|fetch\(|XMLHttpRequest|WebSocket", html
             )
-            assert "default-src 'none'" in html
+            (policy,) = re.findall(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html)
+            assert policy == VIEW_CSP
 
 
 # --- The pages in a real browser -----------------------------------------------------------------------------------
@@ -182,7 +187,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 try:
-    from playwright.async_api import Frame, Page, async_playwright
+    from playwright.async_api import Frame, Page, Request, async_playwright
 except ImportError:  # pragma: no cover - a test dependency; the skip below says so
     async_playwright = None  # type: ignore[assignment]
 
@@ -213,8 +218,8 @@ class Host:
         await self.page.locator("#view").screenshot(path=SCREENSHOTS / f"{name}.png")
 
     async def network_use(self) -> list[str]:
-        """Every request the page or the view sent, and every load or connection the view's CSP refused (a blocked
-        load may never show up as a request)."""
+        """Every request the page or the view sent, and every load or connection the view's CSP refused (each refused
+        load once, as the refusal: it never left the browser)."""
         refused: list[str] = await self.frame.evaluate("window.refused")
         return self.requests + refused
 
@@ -251,7 +256,12 @@ async def mount(
         calls.append((name, args))
         return wire(await client.call_tool(name, args))
 
+    def never_sent(request: Request) -> None:
+        if request.failure == "csp":  # Chromium reports a load its CSP refused as a request that failed at once
+            requests.remove(request.url)
+
     page.on("request", lambda request: requests.append(request.url))
+    page.on("requestfailed", never_sent)
     # Runs in every frame before its own scripts, the view's sandboxed one included.
     await page.add_init_script(
         "window.refused = []; document.addEventListener('securitypolicyviolation',"
@@ -425,6 +435,107 @@ async def test_batch_view_reads_at_360_px() -> None:
         )
         assert len(lines_and_words) == 3 and all(lines <= words for lines, words in lines_and_words)
         await host.screenshot("batch-narrow")
+
+
+# The host's own fonts, handed over as `hostContext.styles.css.fonts`: "CSS for font loading (@font-face rules or
+# @import statements)" (MCP Apps 2026-01-26, specification/2026-01-26/apps.mdx, "Host Context in
+# McpUiInitializeResult"; @modelcontextprotocol/ext-apps 2.0.4 `McpUiHostCss.fonts`, applied by `applyHostFonts`).
+HOST_FONT = "Host Test Sans"
+GLYPH_EM = 1.25  # every glyph of the test font is 1.25 em wide: no installed font measures the same
+
+
+def tiny_font() -> bytes:
+    """A minimal valid TrueType font (Chromium's font sanitizer accepts it): printable ASCII, each glyph a box
+    `GLYPH_EM` wide, so text drawn in it can be told from text drawn in any fallback font by its width alone."""
+    em, advance, first, last = 1000, round(GLYPH_EM * 1000), 0x20, 0x7E
+    count = 1 + last - first + 1  # .notdef, then one glyph per character
+    # One contour of four on-curve points: header, end point, no instructions, flags, x deltas, y deltas.
+    box = struct.pack(">5hHH4B4h4h", 1, 100, 0, advance - 100, 700, 3, 0, 1, 1, 1, 1,
+                      100, 0, advance - 200, 0, 0, 700, 0, -700)  # fmt: skip
+    # Format 4, one segment first..last onto glyphs 1.. (idDelta), and the closing 0xFFFF segment.
+    cmap = struct.pack(">HHHHI", 0, 1, 3, 1, 12) + struct.pack(
+        ">7H2HH2H2H2H", 4, 32, 0, 4, 4, 1, 0, last, 0xFFFF, 0, first, 0xFFFF, (1 - first) & 0xFFFF, 1, 0, 0
+    )
+    names = [text.encode("utf-16-be") for text in (HOST_FONT, "Regular", HOST_FONT, HOST_FONT, "HostTestSans")]
+    records = b"".join(
+        struct.pack(">6H", 3, 1, 0x409, name_id, len(text), sum(map(len, names[:n])))
+        for n, (name_id, text) in enumerate(zip((1, 2, 3, 4, 6), names, strict=True))
+    )
+    # OS/2 version 4: widths and weight, 11 zeroed sub/superscript and strikeout fields, PANOSE, Unicode ranges
+    # (Basic Latin), vendor, fsSelection REGULAR, character range, typo and win metrics, code pages (Latin 1),
+    # x-height and cap height, default and break characters, context.
+    os2 = struct.pack(">HhHHH11h10s4I4s3H3h2H2I2h3H", 4, advance, 400, 5, 0, *[0] * 11, bytes(10), 1, 0, 0, 0,
+                      b"TEST", 0x40, first, last, 800, -200, 0, 800, 200, 1, 0, 500, 700, 0, first, 1)  # fmt: skip
+    # head: versions, checksum adjustment (set below), magic, flags, units per em, dates, bounds, style, smallest
+    # size, direction, long offsets in loca, glyph data format.
+    head = struct.pack(">IIIIHHqq4hHHhhh", 0x10000, 0x10000, 0, 0x5F0F3CF5, 0x000B, em, 0, 0,
+                       0, 0, advance, 700, 0, 8, 2, 1, 0)  # fmt: skip
+    # hhea: ascender, descender, line gap, widest advance, bearings, extent, caret, 4 reserved, format, metrics.
+    hhea = struct.pack(">I3hH3h3h4hhH", 0x10000, 800, -200, 0, advance, 100, 100, advance - 100,
+                       1, 0, 0, 0, 0, 0, 0, 0, count)  # fmt: skip
+    tables = {
+        b"OS/2": os2,
+        b"cmap": cmap,
+        b"glyf": box * count,
+        b"head": head,
+        b"hhea": hhea,
+        b"hmtx": struct.pack(">hh", advance, 100) * count,
+        b"loca": struct.pack(f">{count + 1}I", *(n * len(box) for n in range(count + 1))),
+        b"maxp": struct.pack(">I14H", 0x10000, count, 4, 1, 0, 0, 2, *[0] * 8),
+        b"name": struct.pack(">3H", 0, len(names), 6 + len(records)) + records + b"".join(names),
+        b"post": struct.pack(">IIhhIIIII", 0x30000, 0, -100, 50, 1, 0, 0, 0, 0),
+    }
+
+    def checksum(data: bytes) -> int:
+        data += bytes(-len(data) % 4)
+        return sum(struct.unpack(f">{len(data) // 4}I", data)) & 0xFFFFFFFF
+
+    search, log2 = 16 * 2 ** (len(tables).bit_length() - 1), len(tables).bit_length() - 1
+    font = bytearray(struct.pack(">IHHHH", 0x10000, len(tables), search, log2, 16 * len(tables) - search))
+    offset, body = len(font) + 16 * len(tables), b""
+    for tag, data in sorted(tables.items()):
+        if tag == b"head":
+            head_at = offset + len(body)
+        font += struct.pack(">4sIII", tag, checksum(data), offset + len(body), len(data))
+        body += data + bytes(-len(data) % 4)
+    font += body
+    struct.pack_into(">I", font, head_at + 8, (0xB1B0AFBA - checksum(bytes(font))) & 0xFFFFFFFF)
+    return bytes(font)
+
+
+@needs_browser
+async def test_a_font_the_host_hands_over_is_used_and_no_font_is_fetched() -> None:
+    """A host's `@font-face` with an inline (`data:`) font loads and draws the view's text; a font or stylesheet
+    at a web address in the same CSS is refused by the view's CSP, so nothing is fetched."""
+    font = base64.b64encode(tiny_font()).decode()
+    fonts = (
+        '@import url("http://127.0.0.1:9/fonts.css");\n'
+        f'@font-face {{ font-family: "{HOST_FONT}"; src: url(data:font/ttf;base64,{font}) format("truetype");'
+        " font-weight: 100 900; }\n"
+        '@font-face { font-family: "Host Web Mono"; src: url("http://127.0.0.1:9/mono.woff2") format("woff2"); }'
+    )
+    styles = {
+        "variables": {"--font-sans": f'"{HOST_FONT}", sans-serif', "--font-mono": '"Host Web Mono", monospace'},
+        "css": {"fonts": fonts},
+    }
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "get_test_run", FAILED_RUN, styles=styles)
+        frame = host.frame
+        await frame.evaluate("document.fonts.ready.then(() => null)")
+        faces = await frame.evaluate("[...document.fonts].map(face => [face.family, face.status])")
+        assert sorted(faces) == [[HOST_FONT, "loaded"], ["Host Web Mono", "error"]]
+        assert (await host.style(".meta .badge", "fontFamily")).startswith(f'"{HOST_FONT}"')
+        em_per_letter = await frame.locator(".meta .badge").evaluate(
+            "node => { const range = document.createRange(); range.selectNodeContents(node);"
+            " return range.getBoundingClientRect().width / parseFloat(getComputedStyle(node).fontSize)"
+            " / node.textContent.length; }"
+        )
+        assert em_per_letter == pytest.approx(GLYPH_EM, abs=0.01)  # drawn in the host's font, not a fallback
+        await frame.wait_for_function("window.refused.length >= 2")
+        assert sorted(await host.network_use()) == [
+            "font-src http://127.0.0.1:9/mono.woff2",
+            "style-src-elem http://127.0.0.1:9/fonts.css",
+        ]
 
 
 HOSTILE = '<script>window.pwned = 1</script><img src="http://127.0.0.1:9/x.png" onerror="window.pwned = 2">'

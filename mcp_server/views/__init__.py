@@ -5,7 +5,12 @@ client `tools/list`, `resources/list` and the handshake stay exactly what they a
 The SDK's `mcp.server.apps.Apps` stamps `_meta.ui` on a tool for every client; these views must cost nothing for
 clients that cannot show them, so a middleware adds the links per request instead, from the client's declared
 capabilities (`client_supports_apps`). Each page is one self-contained HTML document assembled from the files
-beside this module: no remote scripts, styles, fonts or images, and no network use.
+beside this module: no remote scripts, styles, fonts or images, and no network use (the only fonts it lets in are
+those a host hands over inline, as `data:` URLs).
+
+Over stateless HTTP a handshake-era client's later requests each reach a fresh session that never saw its
+`initialize`, so nothing can be shown to it: the handshake then does not advertise the extension either. A 2026-07-28
+request carries the client's capabilities itself, so views work statelessly under that protocol.
 """
 
 from __future__ import annotations
@@ -76,14 +81,21 @@ def declares_views(capabilities: object) -> bool:
 
 
 class ViewsMiddleware:
-    """Shows the views to clients that declared the extension, and hides them from every other client."""
+    """Shows the views to clients that declared the extension, and hides them from every other client.
+
+    `stateless`: the server answers over stateless HTTP, where what a client declared in `initialize` is gone by
+    its next request (so the handshake must not promise the views)."""
+
+    def __init__(self, *, stateless: bool = False) -> None:
+        self._handshake_is_remembered = not stateless
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
         if ctx.method not in VIEW_METHODS:  # a tool call, above all: nothing to look up
             return result
         if ctx.method == "initialize":
-            supported = declares_views((ctx.params or {}).get("capabilities"))
+            capabilities = (ctx.params or {}).get("capabilities")
+            supported = self._handshake_is_remembered and declares_views(capabilities)
         else:
             supported = client_supports_apps(ctx)
         change = (WHEN_DECLARED if supported else WHEN_NOT_DECLARED).get(ctx.method)
