@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import gc
 import json
@@ -10,7 +11,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
@@ -18,7 +20,7 @@ import anyio
 from mcp_server import __version__
 from mcp_server.config import AUTH_TOKEN_ENV_VAR, ConfigError, Settings, check_credential, load_settings
 from mcp_server.redaction import RedactingFilter, Redactor
-from mcp_server.stdio import Wire, claim_wire
+from mcp_server.stdio import Wire, claim_wire, ensure_standard_descriptors
 
 if TYPE_CHECKING:
     from mcp_server.server import RetellTelaServer
@@ -172,7 +174,9 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(_complain(message))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, *, platform: str = sys.platform) -> None:
+    """The command line. `platform` is `sys.platform` unless a test plays another one (Windows' code paths, here)."""
+    ensure_standard_descriptors()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "serve")  # `retell-tela-mcp [options]` is `serve`
@@ -205,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(anyio.run(_call, settings, transport, args.tool, args.arguments))
     if args.command == "check":
         raise SystemExit(anyio.run(_check, settings, transport))
-    _serve(settings, transport, args, token)
+    _serve(settings, transport, args, token, platform)
 
 
 def _hand_large_blocks_back() -> None:
@@ -226,9 +230,9 @@ def _hand_large_blocks_back() -> None:
     mallopt(m_trim_threshold, 256 * 1024)
 
 
-def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: str | None) -> None:
+def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: str | None, platform: str) -> None:
     # Over stdio, fd 1 belongs to the protocol from here on: whatever imports next cannot print onto it.
-    wire = claim_wire() if args.transport == "stdio" else None
+    wire = claim_wire(platform) if args.transport == "stdio" else None
     from mcp_server.server import build_server
 
     _hand_large_blocks_back()
@@ -244,7 +248,7 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
     # for ~100 ms at a time (measured: 200 concurrent calls took 222 or 340 ms, now a steady 221 ms).
     gc.freeze()
     if args.transport == "stdio":
-        anyio.run(_serve_stdio, server, wire)
+        anyio.run(_serve_stdio, server, wire, platform)
         logger.info("stopped")
         return
 
@@ -273,16 +277,16 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
     )
 
 
-async def _serve_stdio(server: RetellTelaServer, wire: Wire | None) -> None:
+async def _serve_stdio(server: RetellTelaServer, wire: Wire | None, platform: str) -> None:
     """Serve until stdin closes (exit 0), or until SIGTERM/SIGINT (exit 0, at once)."""
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_exit_on_signal, tg.cancel_scope, wire is not None)
+        tg.start_soon(_exit_on_signal, tg.cancel_scope, wire is not None, platform)
         await server.run_stdio(wire)
         tg.cancel_scope.cancel()
 
 
-async def _exit_on_signal(scope: anyio.CancelScope, thread_free: bool) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+async def _exit_on_signal(scope: anyio.CancelScope, thread_free: bool, platform: str) -> None:
+    async with _stop_signals(platform) as signals:
         async for signum in signals:
             logger.info("received %s; shutting down", signal.Signals(signum).name)
             # Cancelling aborts in-flight calls and unwinds the lifespan, which closes the vendors' connections.
@@ -295,6 +299,31 @@ async def _exit_on_signal(scope: anyio.CancelScope, thread_free: bool) -> None:
             # group can only finish once the client writes or closes stdin. Our own work is done: leave.
             logging.shutdown()
             os._exit(0)
+
+
+@asynccontextmanager
+async def _stop_signals(platform: str) -> AsyncIterator[AsyncIterator[int]]:
+    """The signals that stop the server, as they arrive. anyio's receiver needs the event loop's
+    `add_signal_handler`, which Windows' loop lacks (NotImplementedError); there Python's own handlers, which
+    Windows calls for Ctrl+C and Ctrl+Break, hand each signal to the loop."""
+    if platform != "win32":
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            yield signals
+        return
+    loop = asyncio.get_running_loop()
+    send, receive = anyio.create_memory_object_stream[int](8)
+
+    def deliver(signum: int, frame: object) -> None:
+        loop.call_soon_threadsafe(send.send_nowait, signum)
+
+    stops = [signal.SIGTERM, signal.SIGINT, *([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])]
+    previous = {signum: signal.signal(signum, deliver) for signum in stops}
+    try:
+        async with receive:
+            yield receive
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def parse_arguments(pairs: Sequence[str], input_schema: dict[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 The SDK's `stdio_server` reads stdin and writes stdout through worker threads: two thread hops per call, a read
 that no cancellation can interrupt (so a signal could only end the process with `os._exit`), an unbounded line
 buffer, and a writer that keeps the last message it wrote alive until the next one (after a 9.6 MiB answer, its
-~100 MiB of parsed objects). Here both pipes are non-blocking and read and written by asyncio; parsing and the
-session are the SDK's own. Where that cannot work (Windows; stdin or stdout a regular file, which cannot be
-polled) the SDK's transport serves instead.
+~100 MiB of parsed objects). Here asyncio's own streams read and write the pipes; parsing and the session are the
+SDK's. Whether that can work is decided once, before anything is served (`claim_wire`): where it cannot (Windows;
+a descriptor the event loop's selector refuses, such as a regular file or `/dev/null`) the SDK's transport serves.
 
 As the SDK does while serving, fd 0 reads the null device and fd 1 writes to stderr, so a library's stray `print`
 or a child process cannot corrupt the stream; here from before the server's code is even loaded until the end.
@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import selectors
+import socket
 import stat
 import sys
 from collections.abc import AsyncIterator
@@ -44,24 +46,146 @@ FLUSH_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Wire:
-    """The client's pipes, on private descriptors: fd 0 now reads the null device and fd 1 writes to stderr."""
+    """The client's end of stdin and stdout, on private descriptors (fd 0 now reads the null device and fd 1 writes
+    to stderr). `one_socket`: both are one socket (socat `EXEC:`, inetd, systemd `Accept=yes`), served as one
+    connection; `stdout` is then None. `blocking` is how each descriptor was found, to be handed back."""
 
     stdin: int
-    stdout: int
+    stdout: int | None
+    one_socket: bool
+    blocking: tuple[bool, bool]
 
 
-def claim_wire() -> Wire | None:
+def ensure_standard_descriptors() -> None:
+    """Point any closed fd 0, 1 or 2 at the null device (`2>&-`, `<&-`): else the next file or socket opened would
+    take its number, and a log line meant for stderr could land in a vendor connection or in the protocol."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+    if sys.stderr is None:  # Python found fd 2 closed at start-up: log lines now go to the null device
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
+def claim_wire(platform: str = sys.platform) -> Wire | None:
     """Take stdin and stdout for the protocol, now, before anything else can write to fd 1; None where they cannot
-    be served without threads (Windows; a regular file, which cannot be polled), which leaves them to the SDK."""
-    if sys.platform == "win32":
-        return None
+    be served without threads, which leaves them to the SDK's transport. `platform` is `sys.platform` unless a test
+    plays another one."""
+    if platform == "win32":
+        return None  # the Windows event loop cannot poll pipes
     try:
-        modes = [os.fstat(fd).st_mode for fd in (0, 1)]
+        modes = [os.fstat(fd) for fd in (0, 1)]
     except OSError:
         return None
-    if not all(stat.S_ISFIFO(m) or stat.S_ISSOCK(m) or stat.S_ISCHR(m) for m in modes):
+    same = (modes[0].st_dev, modes[0].st_ino) == (modes[1].st_dev, modes[1].st_ino)
+    one_socket = same and stat.S_ISSOCK(modes[0].st_mode) and _is_stream_socket(0)
+    if not one_socket and not (_pollable(0, selectors.EVENT_READ) and _pollable(1, selectors.EVENT_WRITE)):
         return None
-    return Wire(stdin=_divert(0, os.open(os.devnull, os.O_RDONLY)), stdout=_divert(1, os.dup(2)))
+    if one_socket and not _pollable(0, selectors.EVENT_READ | selectors.EVENT_WRITE):
+        return None
+    blocking = (os.get_blocking(0), os.get_blocking(1))
+    stdin = _divert(0, os.open(os.devnull, os.O_RDONLY))
+    stdout = _divert(1, _stdout_diversion())
+    if one_socket:
+        os.close(stdout)  # a second descriptor of the same socket: one is enough
+        return Wire(stdin, None, True, blocking)
+    return Wire(stdin, stdout, False, blocking)
+
+
+def _pollable(fd: int, events: int) -> bool:
+    """Whether the event loop can watch `fd`: a pipe, socket or character device that its selector accepts (epoll
+    refuses regular files and `/dev/null`, which would leave the loop waiting for an EOF that never comes)."""
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
+        return False
+    with selectors.DefaultSelector() as selector:  # the one asyncio's loop uses
+        try:
+            selector.register(fd, events)
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+def _is_stream_socket(fd: int) -> bool:
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        return sock.type == socket.SOCK_STREAM
+
+
+def _stdout_diversion() -> int:
+    try:
+        return os.dup(2)
+    except OSError:
+        return os.open(os.devnull, os.O_WRONLY)
+
+
+def _divert(fd: int, diversion: int) -> int:
+    """Move fd's stream to a private descriptor above the standard three (returned) and point fd at `diversion`."""
+    import fcntl  # POSIX only: this module is imported on Windows too
+
+    private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.dup2(diversion, fd)
+    os.close(diversion)
+    return private
+
+
+class _Pipe(asyncio.StreamReaderProtocol):
+    """asyncio's stream protocol that hands each descriptor's blocking flag back as found when its transport ends,
+    just before the transport closes it: the flag belongs to the pipe, terminal or socket, shared with others."""
+
+    def __init__(self, reader: asyncio.StreamReader, restore: dict[int, bool]) -> None:
+        super().__init__(reader)
+        self._restore = restore
+        self.lost = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for fd, blocking in self._restore.items():
+            with suppress(OSError):
+                os.set_blocking(fd, blocking)
+        self.lost.set()
+        super().connection_lost(exc)
+
+
+@dataclass(frozen=True)
+class _Wired:
+    """asyncio's reader and writer on the wire, the read pipe's transport (None when one socket carries both), and
+    the protocols, whose `lost` says when each transport has ended."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    read_pipe: asyncio.BaseTransport | None
+    pipes: tuple[_Pipe, ...]
+
+
+async def _open(wire: Wire) -> _Wired:
+    """One socket connection, or a read pipe and a write pipe."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=READ_CHUNK)
+    if wire.stdout is None:
+        both = _Pipe(reader, {wire.stdin: wire.blocking[0]})
+        transport, _ = await loop.create_connection(lambda: both, sock=socket.socket(fileno=wire.stdin))
+        return _Wired(reader, asyncio.StreamWriter(transport, both, reader, loop), None, (both,))
+    reading = _Pipe(reader, {wire.stdin: wire.blocking[0]})
+    read_pipe, _ = await loop.connect_read_pipe(lambda: reading, os.fdopen(wire.stdin, "rb", buffering=0))
+    writing = _Pipe(asyncio.StreamReader(), {wire.stdout: wire.blocking[1]})  # its reader is never read
+    write_pipe, _ = await loop.connect_write_pipe(lambda: writing, os.fdopen(wire.stdout, "wb", buffering=0))
+    return _Wired(reader, asyncio.StreamWriter(write_pipe, writing, None, loop), read_pipe, (reading, writing))
+
+
+async def _hang_up(wired: _Wired) -> None:
+    """Close what the client has not closed: unsent answers to a client that stopped reading are dropped. Returns
+    once every transport has ended, its descriptor's blocking flag handed back and the descriptor closed."""
+    out = wired.writer.transport
+    if not out.is_closing():
+        out.abort() if out.get_write_buffer_size() else out.close()
+    if wired.read_pipe is not None:
+        wired.read_pipe.close()  # nothing once it has ended
+    with anyio.move_on_after(1, shield=True):
+        for pipe in wired.pipes:
+            await pipe.lost.wait()
 
 
 @asynccontextmanager
@@ -71,56 +195,35 @@ async def stdio_streams(wire: Wire | None) -> AsyncIterator[tuple[Incoming, Outg
     from mcp.shared.message import SessionMessage
 
     if wire is None:
+        logger.debug("stdio: served by the SDK's transport (threads)")
         async with stdio_server() as streams:
             yield streams
         return
-    loop = asyncio.get_running_loop()
-    wire_in, wire_out = wire.stdin, wire.stdout
-    reader = asyncio.StreamReader(limit=READ_CHUNK)
-    read_pipe, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
-    )
-    output = _Output()
-    write_pipe, _ = await loop.connect_write_pipe(lambda: output, os.fdopen(wire_out, "wb", buffering=0))
+    wired = await _open(wire)
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
+    written = anyio.Event()
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_read_messages, reader, incoming_writer)
-            tg.start_soon(_write_messages, outgoing_reader, write_pipe, output, tg.cancel_scope)
+            tg.start_soon(_read_messages, wired.reader, incoming_writer)
+            tg.start_soon(_write_messages, outgoing_reader, wired.writer, written, tg.cancel_scope)
             try:
                 yield incoming, outgoing
             finally:
                 outgoing.close()  # the writer sends what it holds, then ends
                 with anyio.move_on_after(FLUSH_SECONDS, shield=True):
-                    while write_pipe.get_write_buffer_size() and not output.closed.is_set():
-                        await anyio.sleep(0.005)
+                    await written.wait()
                 tg.cancel_scope.cancel()
     finally:
-        for pipe, descriptor in ((read_pipe, wire_in), (write_pipe, wire_out)):
-            # The O_NONBLOCK flag belongs to the pipe (or terminal), shared with others: hand it back as found.
-            # A pipe already closing has closed, or will close, its descriptor, whose number may be reused.
-            if not pipe.is_closing():
-                with suppress(OSError):
-                    os.set_blocking(descriptor, True)
-        write_pipe.abort()  # whatever a client that stopped reading did not take is dropped
-        read_pipe.close()
+        await _hang_up(wired)
         # fd 0 and 1 stay diverted: until the process ends, nothing else may write to the client's stdout.
 
 
-def _divert(fd: int, diversion: int) -> int:
-    """Move fd's stream to a private descriptor (returned) and point fd at `diversion` instead."""
-    private = os.dup(fd)
-    os.set_inheritable(private, False)
-    os.dup2(diversion, fd)
-    os.close(diversion)
-    return private
-
-
 async def _read_messages(reader: asyncio.StreamReader, messages: IncomingWriter) -> None:
-    """Split stdin into lines and parse each as a JSON-RPC message; a line that is not one is passed on as the
-    error it raised (the session ignores it, as over the SDK's transport). A line over `MAX_LINE_BYTES` is
-    dropped as it arrives, never held whole."""
+    """Split stdin into lines and parse each as a JSON-RPC message, decoded as the SDK's transport does (UTF-8, a
+    byte that is not replaced), so both transports answer the same input alike; a line that is not a message is
+    passed on as the error it raised (the session ignores it). A line over `MAX_LINE_BYTES` is dropped as it
+    arrives, never held whole."""
     import mcp_types
     from mcp.shared.message import SessionMessage
 
@@ -128,7 +231,8 @@ async def _read_messages(reader: asyncio.StreamReader, messages: IncomingWriter)
         if not line.strip():
             return
         try:
-            message = mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+            text = line.decode("utf-8", errors="replace")
+            message = mcp_types.jsonrpc_message_adapter.validate_json(text, by_name=False)
         except Exception as exc:  # any parse or validation failure: the line is not a message
             await messages.send(exc)
             return
@@ -154,46 +258,26 @@ async def _read_messages(reader: asyncio.StreamReader, messages: IncomingWriter)
 
 async def _write_messages(
     messages: MemoryObjectReceiveStream[SessionMessage],
-    pipe: asyncio.WriteTransport,
-    output: _Output,
+    writer: asyncio.StreamWriter,
+    written: anyio.Event,
     scope: anyio.CancelScope,
 ) -> None:
-    """Write each message as one line. Nothing keeps a message once written: a large answer is freed at once."""
-    async with messages:
-        while True:
-            try:
-                outgoing = (await messages.receive()).message
-            except anyio.EndOfStream:
-                break
-            data = outgoing.__pydantic_serializer__.to_json(outgoing, by_alias=True, exclude_unset=True)
-            del outgoing
-            pipe.writelines((data, b"\n"))
-            del data
-            if not await output.drain():
-                logger.info("stdout closed by the client; shutting down")
-                scope.cancel()
-                return
-
-
-class _Output(asyncio.Protocol):
-    """Flow control for the stdout pipe: `drain` waits while the client is not reading, and says whether the pipe
-    is still open."""
-
-    def __init__(self) -> None:
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self.closed = asyncio.Event()
-
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed.set()
-        self._writable.set()
-
-    async def drain(self) -> bool:
-        await self._writable.wait()
-        return not self.closed.is_set()
+    """Write each message as one line, waiting while the client is not reading. Nothing keeps a message once
+    written: a large answer is freed at once. A client that has gone ends the session."""
+    try:
+        async with messages:
+            async for session_message in messages:
+                outgoing = session_message.message
+                del session_message
+                data = outgoing.__pydantic_serializer__.to_json(outgoing, by_alias=True, exclude_unset=True)
+                del outgoing
+                writer.writelines((data, b"\n"))
+                del data
+                try:
+                    await writer.drain()
+                except ConnectionError:
+                    logger.info("stdout closed by the client; shutting down")
+                    scope.cancel()
+                    return
+    finally:
+        written.set()

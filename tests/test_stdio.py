@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import select
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -285,3 +289,228 @@ def test_memory_returns_near_idle_after_concurrent_large_answers() -> None:
         peak, after = status_kib(process.pid, "VmHWM"), status_kib(process.pid, "VmRSS")
     assert peak - idle > 200 * 1024  # the burst was real
     assert after - idle < 40 * 1024, f"idle {idle // 1024} MiB, after {after // 1024} MiB"
+
+
+HELLO = [jsonrpc(1, "initialize", INITIALIZE), jsonrpc(None, "notifications/initialized")]
+# The server's own command line, as a client on Windows runs it; `platform` plays that operating system's paths.
+AS_WINDOWS = ("-c", "from mcp_server.cli import main; main(platform='win32')")
+
+
+def read_answers(process: subprocess.Popen[bytes], count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The next `count` lines of stdout as JSON, failing (not hanging) when they do not come within `timeout`."""
+    assert process.stdout is not None
+    fd, pending, answers = process.stdout.fileno(), b"", []
+    end = time.monotonic() + timeout
+    while len(answers) < count:
+        if not select.select([fd], [], [], max(0.0, end - time.monotonic()))[0]:
+            raise AssertionError(f"{len(answers)} of {count} answers within {timeout:g} s")
+        chunk = os.read(fd, 65536)
+        assert chunk, f"stdout closed after {len(answers)} of {count} answers"
+        *lines, pending = (pending + chunk).split(b"\n")
+        answers += [json.loads(line) for line in lines]
+    return answers
+
+
+def _finish(process: subprocess.Popen[bytes], timeout: float = 10) -> tuple[int, str]:
+    """The exit code and stderr of a process whose pipes the test may already have closed."""
+    code = process.wait(timeout=timeout)
+    stderr = process.stderr.read().decode() if process.stderr is not None and not process.stderr.closed else ""
+    return code, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_on_windows_the_sdk_transport_serves_and_signals_stop_it_with_exit_0(
+    vendor: LoopbackVendor, signum: signal.Signals
+) -> None:
+    """Windows' event loop has neither pipe polling nor `add_signal_handler`: played with `main(platform=...)`, the
+    server serves on the SDK's threaded transport and takes signals through Python's own handlers (what Windows
+    calls for Ctrl+C), so a request is answered and the signal ends it with 0 and no traceback."""
+    with started(vendor, *AS_WINDOWS) as process:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(("\n".join([*HELLO, jsonrpc(2, "tools/call", CALL)]) + "\n").encode())
+        process.stdin.flush()
+        answers = [json.loads(process.stdout.readline()) for _ in range(2)]
+        threads = status_kib(process.pid, "Threads") if Path("/proc").exists() else None
+        process.send_signal(signum)
+        code, stderr = _finish(process)
+    assert [a["id"] for a in answers] == [1, 2] and answers[1]["result"]["structuredContent"] == RETELL_RUN
+    assert threads is None or threads > 1  # the SDK's transport reads stdin in a worker thread
+    assert code == 0, stderr
+    assert f"received {signum.name}; shutting down" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_on_windows_eof_ends_the_server_with_exit_0(vendor: LoopbackVendor) -> None:
+    """On the Windows paths, a client closing stdin ends the server as everywhere: exit 0, nothing more on stdout."""
+    with started(vendor, *AS_WINDOWS) as process:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write((HELLO[0] + "\n").encode())
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["id"] == 1
+        process.stdin.close()
+        code, stderr = _finish(process)
+        assert process.stdout.read() == b""
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("closes", ["both pipes", "stdout, then a request", "stdout, then stdin"])
+def test_a_client_that_goes_away_ends_the_server_with_exit_0_and_no_traceback(
+    vendor: LoopbackVendor, closes: str
+) -> None:
+    """A client that quits or crashes closes the server's pipes (or only stdout, as `| head` does): the server
+    ends with 0 and writes no traceback into the client's log."""
+    with started(vendor) as process:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write((HELLO[0] + "\n").encode())
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["id"] == 1
+        process.stdout.close()
+        if closes == "stdout, then a request":
+            process.stdin.write((jsonrpc(2, "tools/call", CALL) + "\n").encode())
+            process.stdin.flush()
+        else:
+            process.stdin.close()
+        code, stderr = _finish(process)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "Error" not in stderr
+
+
+def test_a_client_on_socket_pairs_that_quits_ends_the_server_with_exit_0() -> None:
+    """Node clients (libuv) hand a child one socket pair for stdin and another for stdout; when the client process
+    exits, both close at once: exit 0, no traceback."""
+    with loopback_vendor(route) as vendor:
+        ours_in, theirs_in = socket.socketpair()
+        ours_out, theirs_out = socket.socketpair()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mcp_server"],
+            stdin=theirs_in.fileno(),
+            stdout=theirs_out.fileno(),
+            stderr=subprocess.PIPE,
+            env=server_env(vendor),
+        )
+        theirs_in.close()
+        theirs_out.close()
+        try:
+            ours_in.sendall((jsonrpc(1, "initialize", INITIALIZE) + "\n").encode())
+            assert json.loads(ours_out.makefile("rb").readline())["id"] == 1
+            ours_in.close()
+            ours_out.close()
+            code, stderr = _finish(process)
+        finally:
+            process.kill()
+            process.wait()
+            assert process.stderr is not None
+            process.stderr.close()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_stdin_from_the_null_device_ends_at_once_with_exit_0() -> None:
+    """`retell-tela-mcp --demo </dev/null | cat`: the null device cannot be polled (epoll refuses it), so the SDK's
+    transport reads it, sees the end at once, and the server exits 0 instead of waiting for ever."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_server", "--demo"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=20,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"" and b"Traceback" not in done.stderr
+
+
+def test_one_socket_for_stdin_and_stdout_serves_every_request() -> None:
+    """socat `EXEC:`, inetd and systemd `Accept=yes` give the server one socket as both stdin and stdout: every
+    request is answered (the next request is not taken for a hang-up), and the client's half-close ends it with 0."""
+    with loopback_vendor(route) as vendor:
+        ours, theirs = socket.socketpair()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mcp_server"],
+            stdin=theirs.fileno(),
+            stdout=theirs.fileno(),
+            stderr=subprocess.PIPE,
+            env=server_env(vendor),
+        )
+        theirs.close()
+        try:
+            replies = ours.makefile("rb")
+            ours.sendall(("\n".join(HELLO) + "\n").encode())
+            answers = [json.loads(replies.readline())]
+            for n in range(2, 5):
+                ours.sendall((jsonrpc(n, "tools/call", CALL) + "\n").encode())
+                answers.append(json.loads(replies.readline()))
+            ours.shutdown(socket.SHUT_WR)
+            rest = replies.read()
+            code, stderr = _finish(process)
+        finally:
+            ours.close()
+            process.kill()
+            process.wait()
+            assert process.stderr is not None
+            process.stderr.close()
+    assert [a["id"] for a in answers] == [1, 2, 3, 4]
+    assert all(a["result"]["structuredContent"] == RETELL_RUN for a in answers[1:])
+    assert rest == b""
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_closed_stderr_does_not_stop_the_server(vendor: LoopbackVendor) -> None:
+    """Started with stderr closed (`2>&-`), the server still serves (its log lines go to the null device)."""
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", 'exec "$0" -m mcp_server 2>&-', sys.executable],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=server_env(vendor),
+    )
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(("\n".join([*HELLO, jsonrpc(2, "tools/call", CALL)]) + "\n").encode())
+        process.stdin.flush()
+        answers = [json.loads(process.stdout.readline()) for _ in range(2)]
+        process.stdin.close()
+        code = process.wait(timeout=10)
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+    assert [a["id"] for a in answers] == [1, 2] and answers[1]["result"]["structuredContent"] == RETELL_RUN
+    assert code == 0
+
+
+def test_a_line_that_is_not_utf_8_is_answered_as_the_sdk_transport_answers_it(vendor: LoopbackVendor) -> None:
+    """A request with a byte that is not UTF-8 is decoded with replacement and answered, on the thread-free path
+    exactly as on the SDK's transport (the Windows paths): the two paths of one server answer alike."""
+    bad = jsonrpc(2, "tools/call", {"name": "get_test_run", "arguments": {"test_case_job_id": "tcj_\udcff"}})
+    lines = [*HELLO, bad.replace("\\udcff", "\udcff"), jsonrpc(3, "tools/call", CALL)]
+    data = ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")
+    assert b"tcj_\xff" in data
+    answers = []
+    for python in ((), AS_WINDOWS):
+        with started(vendor, *python) as process:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(data)
+            process.stdin.flush()
+            answers.append(read_answers(process, 3))
+    assert answers[0] == answers[1]
+    assert [a["id"] for a in answers[0]] == [1, 2, 3]
+    error = json.loads(answers[0][1]["result"]["content"][0]["text"])["error"]
+    assert error["code"] == "invalid_argument" and "\ufffd" in error["message"]
+
+
+POSIX_ONLY = {"fcntl", "termios", "tty", "pty", "resource", "grp", "pwd", "syslog"}
+
+
+def test_no_module_imports_at_load_time_what_windows_lacks() -> None:
+    """Every module of the package loads on Windows: a POSIX-only module is imported only inside the code paths
+    that run where it exists (a top-level `import fcntl` would stop the server starting there)."""
+    package = Path(__file__).parent.parent / "mcp_server"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [f"{path.name}: {name}" for name in names if name.split(".")[0] in POSIX_ONLY]
+    assert found == []
