@@ -33,6 +33,8 @@ def config_rows(settings: Settings) -> list[tuple[str, str, str]]:
         value = getattr(getattr(settings, section) if section else settings, name)
         if name == "api_key":
             shown = "(not set)" if value is None else mask_secret(value.get_secret_value())
+        elif isinstance(value, list):
+            shown = ",".join(value)
         else:
             shown = str(value)
         rows.append((key, shown, settings.source_of(key)))

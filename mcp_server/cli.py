@@ -64,6 +64,11 @@ def _common_options() -> argparse.ArgumentParser:
         help="list and allow the tools that start test runs (they spend vendor credits)",
     )
     common.add_argument(
+        "--toolsets",
+        metavar="LIST",
+        help="comma list of the vendors whose tools are listed: retell, tela (default both)",
+    )
+    common.add_argument(
         "--no-app-views",
         dest="app_views",
         action="store_false",
@@ -123,6 +128,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "log_level": args.log_level,
         "allow_runs": args.allow_runs,
         "app_views": args.app_views,
+        "toolsets": args.toolsets,
     }
 
 

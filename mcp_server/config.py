@@ -32,7 +32,11 @@ ENV_VARS: dict[str, str] = {
     "cache_ttl_seconds": "RETELL_TELA_MCP_CACHE_TTL",
     "allow_runs": "RETELL_TELA_MCP_ALLOW_RUNS",
     "app_views": "RETELL_TELA_MCP_APP_VIEWS",
+    "toolsets": "RETELL_TELA_MCP_TOOLSETS",
 }
+# Settings given as a list: a comma list in an environment variable or a flag.
+LIST_SETTINGS = frozenset({"toolsets"})
+TOOLSETS = ("retell", "tela")
 
 
 class ConfigError(Exception):
@@ -159,9 +163,22 @@ class Settings(BaseModel):
     allow_runs: bool = False
     # MCP App views of a batch and a run, for clients that declared the extension (others never see them).
     app_views: bool = True
+    # Which vendors' tools, prompts and resources are listed: most users have one vendor, and every tool listed
+    # costs context on every turn.
+    toolsets: list[str] = Field(default_factory=lambda: list(TOOLSETS))
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
     _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("toolsets", mode="after")
+    @classmethod
+    def _known_toolsets(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in TOOLSETS]
+        if unknown:
+            raise ValueError(f"unknown toolset {_shown_key(unknown[0])!r} (known: {', '.join(TOOLSETS)})")
+        if not value:
+            raise ValueError(f"names no toolset; give one or more of: {', '.join(TOOLSETS)}")
+        return [name for name in TOOLSETS if name in value]  # one order, each once
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -297,8 +314,12 @@ def load_settings(
     env = os.environ if env is None else env
     path_text = config_path if config_path is not None else env.get(CONFIG_ENV_VAR) or None
     file_values = _flatten(_read_file(Path(path_text))) if path_text is not None else {}
-    env_values = {key: env[var] for key, var in ENV_VARS.items() if env.get(var, "").strip()}
+    env_values: dict[str, Any] = {key: env[var] for key, var in ENV_VARS.items() if env.get(var, "").strip()}
     flag_values = {key: value for key, value in (flags or {}).items() if value is not None}
+    for values in (env_values, flag_values):
+        for key in LIST_SETTINGS & values.keys():
+            if isinstance(values[key], str):
+                values[key] = [part.strip() for part in values[key].split(",") if part.strip()]
 
     merged: dict[str, Any] = {}
     sources: dict[str, Source] = {}

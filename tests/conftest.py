@@ -21,15 +21,15 @@ from mcp_server.upstream.clock import Clock
 # Every tool, in the order tools/list gives them (the README table and manifest.json must match).
 TOOL_NAMES = [
     "get_test_run",
-    "get_test_case",
     "get_batch_test",
     "list_test_runs",
     "get_test_case_definition",
-    "list_test_cases",
-    "summarize_batch_test",
-    "wait_for_test_run",
     "list_batch_tests",
     "list_test_case_definitions",
+    "summarize_batch_test",
+    "wait_for_test_run",
+    "get_test_case",
+    "list_test_cases",
 ]
 RUN_TOOL_NAMES = ["run_batch_test", "run_test_cases"]
 

@@ -56,7 +56,7 @@ def test_call_without_keys_is_not_configured_and_exits_1(capsys: pytest.CaptureF
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["call", "--demo", "no_such_tool"], "unknown tool 'no_such_tool' (tools: get_test_run, get_test_case, "),
+        (["call", "--demo", "no_such_tool"], "unknown tool 'no_such_tool' (tools: get_test_run, get_batch_test, "),
         (
             ["call", "--demo", "get_test_run", "job=1"],
             "unknown argument 'job' (expected: test_case_job_id, include_transcript)",

@@ -250,7 +250,7 @@ async def test_each_vendor_fault_is_one_log_line_at_info(vendors: tuple[FaultVen
     outcomes = sorted(line.split(" outcome=")[1].split()[0] for line in lines if " outcome=" in line)
     assert [f"outcome={o}" for o in outcomes] == expected
     assert len(lines) == len(CASES)
-    assert all(" INFO mcp_server.server: tool=get_test_run vendor=retell outcome=" in line for line in lines), lines
+    assert all(" INFO mcp_server.tools: tool=get_test_run vendor=retell outcome=" in line for line in lines), lines
 
 
 async def test_client_timeout_cancels_the_upstream_request_at_once(vendors: tuple[FaultVendor, FaultVendor]) -> None:

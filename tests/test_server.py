@@ -44,7 +44,11 @@ async def test_tools_are_listed_in_stable_order_with_titles_and_read_only_annota
     async with connect(vendors) as client:
         tools = (await client.list_tools()).tools
     assert [t.name for t in tools] == TOOL_NAMES
-    assert [t.title for t in tools][:2] == ["Get Retell test run", "Get Tela test case"]
+    by_name = {tool.name: tool for tool in tools}
+    assert [by_name[name].title for name in ("get_test_run", "get_test_case")] == [
+        "Get Retell test run",
+        "Get Tela test case",
+    ]
     for tool in tools:
         assert tool.annotations is not None and tool.output_schema is not None
         assert tool.annotations.read_only_hint is True
@@ -58,7 +62,7 @@ async def test_tools_are_listed_in_stable_order_with_titles_and_read_only_annota
         assert not tool.output_schema.get("required")  # the schema must never reject a vendor's answer
         # no tokens spent on auto-generated titles that restate names (the SDK's own input schemas keep theirs)
         assert all("title" not in p for p in tool.output_schema["properties"].values())
-    run, case = tools[:2]
+    run, case = by_name["get_test_run"], by_name["get_test_case"]
     assert run.input_schema["required"] == ["test_case_job_id"]
     assert run.input_schema["properties"]["test_case_job_id"]["type"] == "string"
     assert case.input_schema["required"] == ["id"]

@@ -1,0 +1,153 @@
+"""What every tool shares: how it is declared (`ToolSpec`), what it runs with (`Runtime`), and how its answer is
+shaped and logged (`answer`). The tools themselves live beside this module, one module per concern."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pydantic_core
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from mcp_server.completions import SeenIds
+from mcp_server.errors import Provider, UpstreamError
+from mcp_server.upstream.clock import Clock
+from mcp_server.upstream.http import cache_status
+from mcp_server.upstream.retell import RetellClient
+from mcp_server.upstream.tela import TelaClient
+
+logger = logging.getLogger("mcp_server.tools")
+
+# Who may use a tool: everyone (reads), or only where a setting opts in (SPEC: tools that change anything).
+Level = Literal["read", "runs", "edits"]
+LEVELS: tuple[Level, ...] = ("read", "runs", "edits")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the server's lifespan holds for its tools: each vendor's client, the IDs each client has been shown
+    (for completions), and the clock that waits and deadlines count on."""
+
+    retell: RetellClient
+    tela: TelaClient
+    seen: SeenIds
+    clock: Clock
+
+
+Ctx = Context[Runtime, Any]
+ToolFn = Callable[..., Awaitable[CallToolResult]]
+
+
+def runtime(ctx: Ctx) -> Runtime:
+    return ctx.request_context.lifespan_context
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as its module declares it: the function (its docstring is the description), its title, its vendor
+    (the toolset it belongs to) and its level."""
+
+    fn: ToolFn
+    title: str
+    vendor: Provider
+    level: Level = "read"
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def build(self) -> Tool:
+        """The SDK's tool, described in one line (indentation would be tokens the model pays for) and with a lean
+        input schema."""
+        description = " ".join((self.fn.__doc__ or "").split())
+        made = Tool.from_function(self.fn, title=self.title, description=description, annotations=self.annotations)
+        made.parameters = lean_input_schema(made.parameters)
+        return made
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        """The SPEC's annotations: a read changes nothing and answers the same twice; anything else changes state at
+        the vendor and is never idempotent. Every tool talks to a vendor."""
+        reads = self.level == "read"
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=reads,
+            destructive_hint=False,
+            idempotent_hint=reads,
+            open_world_hint=True,
+        )
+
+
+def lean_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's input schema without what only costs the model tokens: the SDK's auto-generated titles (the
+    argument model's name, each argument's name re-spelt), and for an optional `X | None = None` argument the
+    `null` branch and `default: null` (leaving the argument out means the same)."""
+    lean = {key: value for key, value in schema.items() if key != "title"}
+    properties: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = {key: value for key, value in prop.items() if key != "title"}
+        branches = prop.get("anyOf")
+        if prop.get("default", ...) is None and isinstance(branches, list) and {"type": "null"} in branches:
+            others = [branch for branch in branches if branch != {"type": "null"}]
+            if len(others) == 1:
+                rest = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
+                prop = {**others[0], **rest}
+        properties[name] = prop
+    if properties:
+        lean["properties"] = properties
+    return lean
+
+
+def compact_json(value: object) -> str:
+    """JSON without spaces or indentation (it is read by models, and every token counts), UTF-8 not \\u-escaped.
+    pydantic-core's serializer writes the same text as `json.dumps(separators=(",", ":"))`, five times faster."""
+    return pydantic_core.to_json(value).decode()
+
+
+def error_result(error: UpstreamError) -> CallToolResult:
+    """The contract's error: an error result whose one text block is the error's JSON."""
+    return CallToolResult(content=[TextContent(type="text", text=compact_json(error.payload()))], is_error=True)
+
+
+async def answer(ctx: Ctx, tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]]) -> CallToolResult:
+    """Run one tool's vendor work and shape it as the contract says: the object, or an error result; log one
+    line. The IDs in a successful answer are remembered for this client's argument completions."""
+    started = time.perf_counter()
+    try:
+        obj = await fetch
+    except UpstreamError as error:
+        log_call(tool, provider, error.code, error.status, started)
+        return error_result(error)
+    log_call(tool, provider, "ok", 200, started)
+    runtime(ctx).seen.note(provider, obj)
+    return CallToolResult(content=[TextContent(type="text", text=compact_json(obj))], structured_content=obj)
+
+
+def log_call(tool: str, provider: Provider, outcome: str, status: int | None, started: float) -> None:
+    """One INFO line per tool call: what, where, how it ended, how long. Never a key, never a body."""
+    event = {
+        "tool": tool,
+        "vendor": provider,
+        "outcome": outcome,
+        "status": status,
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+        "cache": cache_status.get(),
+    }
+    logger.info(" ".join(f"{k}={v}" for k, v in event.items()), extra={"event": event})
+
+
+# Arguments several tools share, described once.
+AgentId = Annotated[str | None, Field(description="Retell agent ID (its LLM or flow is looked up)")]
+LlmId = Annotated[str | None, Field(description="Retell LLM ID")]
+FlowId = Annotated[str | None, Field(description="Retell conversation flow ID")]
+Version = Annotated[int | None, Field(ge=0, description="LLM or flow version; latest if omitted")]
+Limit = Annotated[int, Field(ge=1, le=1000, description="Items per page")]
+PaginationKey = Annotated[str | None, Field(description="From the previous page")]
+BatchId = Annotated[str, Field(description="Retell test case batch job ID")]
+JobId = Annotated[str, Field(description="Retell test case job ID")]

@@ -1,0 +1,128 @@
+"""Retell's tools: test runs, batches, definitions, and starting a batch (level `runs`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Annotated, Any
+
+from mcp_types import CallToolResult
+from pydantic import Field
+
+from mcp_server.tools.base import (
+    AgentId,
+    BatchId,
+    Ctx,
+    FlowId,
+    JobId,
+    Limit,
+    LlmId,
+    PaginationKey,
+    ToolSpec,
+    Version,
+    answer,
+    runtime,
+)
+from mcp_server.upstream.retell import (
+    RetellBatchTest,
+    RetellBatchTestPage,
+    RetellDefinitionPage,
+    RetellTestCaseDefinition,
+    RetellTestRun,
+    RetellTestRunPage,
+)
+
+
+async def get_test_run(
+    test_case_job_id: JobId,
+    ctx: Ctx,
+    include_transcript: Annotated[bool, Field(description="false: leave transcript_snapshot out")] = True,
+) -> Annotated[CallToolResult, RetellTestRun]:
+    """Get a Retell test run: status, result_explanation, definition, transcript."""
+    fetch = runtime(ctx).retell.get_test_run(test_case_job_id)
+    return await answer(ctx, "get_test_run", "retell", fetch if include_transcript else _without_transcript(fetch))
+
+
+async def _without_transcript(fetch: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """The run without `transcript_snapshot` (a copy: the cached object stays whole)."""
+    run = await fetch
+    return {key: value for key, value in run.items() if key != "transcript_snapshot"}
+
+
+async def get_batch_test(test_case_batch_job_id: BatchId, ctx: Ctx) -> Annotated[CallToolResult, RetellBatchTest]:
+    """Get a Retell batch test: status and pass/fail/error counts."""
+    fetch = runtime(ctx).retell.get_batch_test(test_case_batch_job_id)
+    return await answer(ctx, "get_batch_test", "retell", fetch)
+
+
+async def list_test_runs(
+    test_case_batch_job_id: BatchId, ctx: Ctx, limit: Limit = 50, pagination_key: PaginationKey = None
+) -> Annotated[CallToolResult, RetellTestRunPage]:
+    """List one page of a Retell batch test's runs."""
+    fetch = runtime(ctx).retell.list_test_runs(test_case_batch_job_id, limit=limit, pagination_key=pagination_key)
+    return await answer(ctx, "list_test_runs", "retell", fetch)
+
+
+async def get_test_case_definition(
+    test_case_definition_id: Annotated[str, Field(description="Retell test case definition ID")], ctx: Ctx
+) -> Annotated[CallToolResult, RetellTestCaseDefinition]:
+    """Get a Retell test case definition: caller prompt, metrics, tool mocks."""
+    fetch = runtime(ctx).retell.get_test_case_definition(test_case_definition_id)
+    return await answer(ctx, "get_test_case_definition", "retell", fetch)
+
+
+async def list_batch_tests(
+    ctx: Ctx,
+    agent_id: AgentId = None,
+    llm_id: LlmId = None,
+    conversation_flow_id: FlowId = None,
+    version: Version = None,
+    limit: Limit = 50,
+    pagination_key: PaginationKey = None,
+) -> Annotated[CallToolResult, RetellBatchTestPage]:
+    """List batch tests of a Retell agent, LLM or flow (exactly one ID)."""
+    fetch = runtime(ctx).retell.list_batch_tests(
+        agent_id, llm_id, conversation_flow_id, version=version, limit=limit, pagination_key=pagination_key
+    )
+    return await answer(ctx, "list_batch_tests", "retell", fetch)
+
+
+async def list_test_case_definitions(
+    ctx: Ctx,
+    agent_id: AgentId = None,
+    llm_id: LlmId = None,
+    conversation_flow_id: FlowId = None,
+    limit: Limit = 50,
+    pagination_key: PaginationKey = None,
+) -> Annotated[CallToolResult, RetellDefinitionPage]:
+    """List the test case definitions of a Retell agent, LLM or flow (exactly one ID)."""
+    fetch = runtime(ctx).retell.list_test_case_definitions(
+        agent_id, llm_id, conversation_flow_id, limit=limit, pagination_key=pagination_key
+    )
+    return await answer(ctx, "list_test_case_definitions", "retell", fetch)
+
+
+async def run_batch_test(
+    test_case_definition_ids: Annotated[list[str], Field(description="Retell test case definition IDs")],
+    ctx: Ctx,
+    agent_id: AgentId = None,
+    llm_id: LlmId = None,
+    conversation_flow_id: FlowId = None,
+    version: Version = None,
+) -> Annotated[CallToolResult, RetellBatchTest]:
+    """Start a Retell batch test of these definitions against an agent, LLM or flow (exactly one ID).
+    Costs Retell credits. Never retried once it may have started: after an error, check list_batch_tests."""
+    fetch = runtime(ctx).retell.create_batch_test(
+        test_case_definition_ids, agent_id, llm_id, conversation_flow_id, version=version
+    )
+    return await answer(ctx, "run_batch_test", "retell", fetch)
+
+
+TOOLS = (
+    ToolSpec(get_test_run, "Get Retell test run", "retell"),
+    ToolSpec(get_batch_test, "Get Retell batch test", "retell"),
+    ToolSpec(list_test_runs, "List Retell test runs", "retell"),
+    ToolSpec(get_test_case_definition, "Get Retell test case definition", "retell"),
+    ToolSpec(list_batch_tests, "List Retell batch tests", "retell"),
+    ToolSpec(list_test_case_definitions, "List Retell test case definitions", "retell"),
+    ToolSpec(run_batch_test, "Run Retell batch test", "retell", "runs"),
+)
