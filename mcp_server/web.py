@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import hmac
-import json
-from collections import defaultdict
+import logging
+import re
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-import anyio
+import h11
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
@@ -27,8 +26,8 @@ MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
 # MCP requests here are a tool name and an ID or two; anything near this size is not a real client.
 MAX_BODY_BYTES = 1024 * 1024
-LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+logger = logging.getLogger(__name__)
 
 
 async def healthz(request: Request) -> Response:
@@ -62,109 +61,34 @@ class BearerTokenGate:
         await self._app(scope, receive, send)
 
 
-class StatelessCancellation:
-    """ASGI middleware for `--stateless`: lets a POSTed `notifications/cancelled` reach the request it names.
-
-    Stateless, every POST gets a fresh SDK transport, so a cancellation lands where nothing knows the request and
-    the vendor request ran to its end. Here each POSTed request in flight runs in a cancel scope kept under
-    (client address, credentials, request ID); a cancellation the SDK accepted (202: same checks as any message)
-    cancels the one request that key names, and none when two clients' requests share it (a request ID means
-    nothing narrower without a session). The cancelled request's response ends empty, as JSON-RPC asks. A client
-    that simply closes its stream (2026-07-28's cancellation over HTTP) needs none of this: the SDK stops that
-    request itself.
-    """
+class BodyFirst:
+    """ASGI middleware: reads each request's body before the SDK sees it, and drops a request whose client goes
+    before the body ends (as one cut off by the request timeout does): there is no one left to answer, and the SDK
+    would log it as an error with a traceback. Past the size limit it stops reading and hands on what it has, for
+    the SDK's 413."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._inflight: defaultdict[tuple[str, bytes, str], list[anyio.CancelScope]] = defaultdict(list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != MCP_PATH:
+        if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        received, body = await _read_body(receive)
-        replay = _replaying(received, receive)
-        message = _json_object(body) or {}
-        method, params = message.get("method"), message.get("params")
-        if method and "id" in message:  # a request: cancellable while it runs
-            await self._run_cancellable(self._key(scope, message["id"]), scope, replay, send)
-        elif method == "notifications/cancelled" and isinstance(params, dict) and "requestId" in params:
-            accepted = _Watch(send)
-            await self._app(scope, replay, accepted)
-            matching = self._inflight.get(self._key(scope, params["requestId"]), [])
-            if accepted.status == 202 and len(matching) == 1:
-                matching[0].cancel()
-        else:  # other notifications, responses, and what the SDK will refuse
-            await self._app(scope, replay, send)
+        received: deque[Message] = deque()
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            received.append(message)
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False) or size > MAX_BODY_BYTES:
+                break
 
-    async def _run_cancellable(self, key: tuple[str, bytes, str], scope: Scope, receive: Receive, send: Send) -> None:
-        watched = _Watch(send)
-        with anyio.CancelScope() as cancel_scope:
-            self._inflight[key].append(cancel_scope)
-            try:
-                await self._app(scope, receive, watched)
-            finally:
-                self._inflight[key].remove(cancel_scope)
-                if not self._inflight[key]:
-                    del self._inflight[key]
-        if cancel_scope.cancelled_caught and not watched.finished:
-            with contextlib.suppress(OSError):  # the client may have gone already
-                if watched.status is None:
-                    await send({"type": "http.response.start", "status": 204, "headers": []})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        async def replay() -> Message:
+            return received.popleft() if received else await receive()
 
-    @staticmethod
-    def _key(scope: Scope, request_id: Any) -> tuple[str, bytes, str]:
-        client = scope.get("client") or ("", 0)
-        credentials = hashlib.sha256(Headers(scope=scope).get("authorization", "").encode()).digest()
-        return client[0], credentials, json.dumps(request_id)  # 7 and "7" are different IDs
-
-
-class _Watch:
-    """An ASGI `send` that notes the response's status and whether its body has ended."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.status: int | None = None
-        self.finished = False
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            self.finished = True
-        await self._send(message)
-
-
-async def _read_body(receive: Receive) -> tuple[list[Message], bytes]:
-    """The request's messages up to the end of its body (or past the body limit, when it stops: the SDK answers 413)."""
-    received: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        received.append(message)
-        size += len(message.get("body", b""))
-        if message["type"] != "http.request" or not message.get("more_body", False) or size > MAX_BODY_BYTES:
-            break
-    body = b"".join(m.get("body", b"") for m in received) if size <= MAX_BODY_BYTES else b""
-    return received, body
-
-
-def _replaying(received: list[Message], receive: Receive) -> Receive:
-    pending = list(received)
-
-    async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replay
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        message = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: the SDK answers it
-        return None
-    return message if isinstance(message, dict) else None
+        await self._app(scope, replay, send)
 
 
 _BUSY_BODY = b'{"error":"busy","message":"Too many open connections; try again shortly."}'
@@ -174,18 +98,20 @@ _BUSY = (
 )
 
 
-def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Protocol]:
+def guarded_protocol(request_timeout: float, max_connections: int) -> type[H11Protocol]:
     """uvicorn's h11 protocol with the two guards it lacks against slow clients.
 
-    - A connection must finish each request's headers within `header_timeout` seconds of opening, or of its
-      first byte after the previous response: else it is closed (uvicorn waits forever; its keep-alive timeout
-      only covers a connection that sends nothing after a response).
+    - Each request must arrive whole, headers and body, within `request_timeout` seconds of its start: the
+      connection's opening for its first request; for a later one its first byte, or the end of the previous
+      response if it was sent (pipelined) before that. Else the connection is closed. The clock stops once the body
+      is in, so only the time the client takes to send counts, never the time the answer takes. (uvicorn waits for
+      ever; its keep-alive timeout only covers a connection that sends nothing after a response.)
     - Past `max_connections` open connections, a new one gets 503 and is closed at once (uvicorn's own
       `limit_concurrency` answers only once a request's headers are in, which a slow client never sends).
     """
 
     class GuardedH11(H11Protocol):
-        _header_timer: asyncio.TimerHandle | None = None
+        _request_timer: asyncio.TimerHandle | None = None
         _refused = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -200,53 +126,144 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
                 transport.write_eof()
                 self.loop.call_later(1.0, transport.close)
                 return
-            self._arm()
+            self._start_clock()
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
-            cycle = self.cycle
-            if self._header_timer is None and (cycle is None or cycle.response_complete):
-                self._arm()
+            # IDLE: between requests or inside one's headers (bytes of a request pipelined behind a response still
+            # in progress leave h11 in DONE, unread, and are timed from that response's end instead).
+            if self.conn.their_state is h11.IDLE:
+                self._start_clock()
             super().data_received(data)
-            if self.cycle is not cycle:  # a request's headers are complete
-                self._disarm()
+            self._stop_clock_once_received()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # A pipelined request is parsed only now; an idle connection (nothing buffered) is uvicorn's keep-alive.
+            if self.conn.their_state is h11.SEND_BODY or (
+                self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]
+            ):
+                self._start_clock()
+            self._stop_clock_once_received()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            self._stop_clock()
             super().connection_lost(exc)
 
-        def _arm(self) -> None:
-            self._disarm()
-            self._header_timer = self.loop.call_later(header_timeout, self._headers_too_slow)
+        def _start_clock(self) -> None:
+            if self._request_timer is None:  # a request's clock starts once, at its start
+                self._request_timer = self.loop.call_later(request_timeout, self._request_too_slow)
 
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
+        def _stop_clock_once_received(self) -> None:
+            if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):  # the body is in (or the connection is over)
+                self._stop_clock()
 
-        def _headers_too_slow(self) -> None:
-            self._header_timer = None
-            self.logger.debug("closed a connection whose request headers took over %g s", header_timeout)
+        def _stop_clock(self) -> None:
+            if self._request_timer is not None:
+                self._request_timer.cancel()
+                self._request_timer = None
+
+        def _request_too_slow(self) -> None:
+            self._request_timer = None
+            self.logger.debug("closed a connection whose request took over %g s to arrive", request_timeout)
             self.transport.close()
 
     return GuardedH11
 
 
-def security_settings(
-    host: str, allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = ()
-) -> TransportSecuritySettings:
-    """DNS-rebinding protection: only known Host names, and no browser Origin but the ones allowed."""
-    hosts = [*LOOPBACK_HOSTS]
-    if host not in ("0.0.0.0", "::", ""):
-        hosts += [host, f"{host}:*"] if ":" not in host else [f"[{host}]", f"[{host}]:*"]
-    for name in allowed_hosts:
-        hosts += [name, f"{name}:*"]
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=hosts,
-        allowed_origins=[*LOOPBACK_ORIGINS, *allowed_origins],
-    )
+# RFC 3986 authority without userinfo: a reg-name or a bracketed IPv6 literal, then an optional port.
+_AUTHORITY = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^\s:/?#@\[\]\\]+)(?::(?P<port>[0-9]{1,5}|\*))?")
+_ORIGIN = re.compile(r"(?P<scheme>https?)://(?P<authority>.+)")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ANY = -1  # an entry without a port (Host) or with `:*` (Origin): every port matches
+
+
+def _authority(text: str, *, wildcard: bool = False) -> tuple[str, int | None] | None:
+    """`name[:port]` as (lower-case name, port or None), or None if it is not one; `:*` only with `wildcard`."""
+    match = _AUTHORITY.fullmatch(text.lower())
+    if match is None:
+        return None
+    port = match["port"]
+    if port == "*":
+        return (match["name"], _ANY) if wildcard else None
+    if port is not None and not 0 < int(port) <= 65535:
+        return None
+    return match["name"], int(port) if port is not None else None
+
+
+def _origin(text: str, *, wildcard: bool = False) -> tuple[str, str, int] | None:
+    """`scheme://name[:port]` as (scheme, name, port), the scheme's default port filled in; None if not one."""
+    match = _ORIGIN.fullmatch(text.lower())
+    authority = _authority(match["authority"], wildcard=wildcard) if match else None
+    if match is None or authority is None:
+        return None
+    name, port = authority
+    return match["scheme"], name, _DEFAULT_PORTS[match["scheme"]] if port is None else port
+
+
+class HostOriginGuard:
+    """ASGI middleware against DNS rebinding: every request but the health check must name a Host we serve (else
+    421) and, when a browser sends an Origin, come from a page we trust (else 403).
+
+    Names compare case-insensitively (RFC 9110: hosts and schemes are). A Host is ours if its name is loopback
+    (`localhost`, 127.0.0.0/8, `[::1]`) or the bound address, with any port or none, or an `--allowed-host`, with
+    any port unless the entry names one. An Origin is trusted if it is loopback over http or https, any port or
+    none, or an `--allowed-origin` (its port, the scheme's default if absent, or any with `:*`). A name is
+    compared whole, so `localhost.evil.com` and `127.0.0.1.nip.io` are foreign.
+    """
+
+    def __init__(self, app: ASGIApp, host: str, allowed_hosts: Sequence[str], allowed_origins: Sequence[str]) -> None:
+        self._app = app
+        self._hosts: set[tuple[str, int]] = set()
+        if not is_loopback(host) and host not in ("0.0.0.0", "::", ""):
+            self._hosts.add((f"[{host.lower()}]" if ":" in host else host.lower(), _ANY))
+        for entry in allowed_hosts:
+            authority = _authority(entry)
+            if authority is None:
+                raise ConfigError(f"config error: --allowed-host {entry!r}: give a name such as mcp.example.internal")
+            name, port = authority
+            self._hosts.add((name, _ANY if port is None else port))
+        self._origins: set[tuple[str, str, int]] = set()
+        for entry in allowed_origins:
+            origin = _origin(entry, wildcard=True)
+            if origin is None:
+                raise ConfigError(
+                    f"config error: --allowed-origin {entry!r}: give an origin such as https://app.example.com"
+                )
+            self._origins.add(origin)
+
+    def _host_allowed(self, value: str) -> bool:
+        authority = _authority(value)
+        if authority is None:
+            return False
+        name, port = authority
+        return is_loopback(name) or (name, _ANY) in self._hosts or (name, port) in self._hosts
+
+    def _origin_allowed(self, value: str) -> bool:
+        origin = _origin(value)
+        if origin is None:
+            return False
+        scheme, name, port = origin
+        return is_loopback(name) or (scheme, name, _ANY) in self._origins or origin in self._origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != HEALTH_PATH:
+            headers = Headers(scope=scope)
+            host, origin = headers.get("host", ""), headers.get("origin")
+            refusal = None
+            if not self._host_allowed(host):
+                logger.warning("refused a request for Host %r: not served here (see --allowed-host)", host[:200])
+                refusal = JSONResponse(
+                    {"error": "misdirected_request", "message": "This server does not serve that Host name."}, 421
+                )
+            elif origin is not None and not self._origin_allowed(origin):
+                logger.warning("refused a request from Origin %r (see --allowed-origin)", origin[:200])
+                refusal = JSONResponse({"error": "forbidden", "message": "Requests from this Origin are refused."}, 403)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 def build_http_app(
@@ -270,9 +287,10 @@ def build_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
         max_request_body_size=MAX_BODY_BYTES,
-        transport_security=security_settings(host, allowed_hosts, allowed_origins),
+        # The SDK's own Host/Origin check matches case-sensitively and only `name:port`: ours replaces it. (Off, it
+        # still refuses a POST that is not JSON.)
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=host,
     )
-    if stateless:
-        app = StatelessCancellation(app)
+    app = HostOriginGuard(BodyFirst(app), host, allowed_hosts, allowed_origins)
     return BearerTokenGate(app, auth_token) if auth_token else app

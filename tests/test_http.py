@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, Protocol
 
 import anyio
 import httpx2
@@ -24,7 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_server.cli import main
 from mcp_server.config import AUTH_TOKEN_ENV_VAR, CONFIG_ENV_VAR, ENV_VARS
 from tests.conftest import RETELL_KEY, TELA_KEY, TOOL_NAMES
-from tests.faults import FaultVendor, fault_vendor
+from tests.faults import GOOD_RUN, fault_vendor
 
 TOKEN = "tok_8c1f0e7a9b2d4c6e"
 INIT = {
@@ -36,6 +40,74 @@ INIT = {
 MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
+class Vendor(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+class HeldVendor:
+    """Both vendors on 127.0.0.1: each request is held until `release` is set (or for `hold` seconds), then answered
+    with a good run named by its last path segment; `hung_up` is set when a client hangs up on a held request."""
+
+    def __init__(self, hold: float | None = None) -> None:
+        self.release = threading.Event()
+        self.hung_up = threading.Event()
+        self.paths: list[str] = []
+        vendor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                vendor.paths.append(self.path)
+                deadline = time.monotonic() + hold if hold is not None else float("inf")
+                while not vendor.release.is_set() and time.monotonic() < deadline:
+                    readable, _, _ = select.select([self.connection], [], [], 0.02)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):  # EOF: the client hung up
+                        vendor.hung_up.set()
+                        return
+                job_id = self.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+                body = json.dumps({"test_case_job_id": job_id, **GOOD_RUN}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def wait_for(self, requests: int, timeout: float) -> bool:
+        """Whether `requests` requests have arrived within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while len(self.paths) < requests:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def __enter__(self) -> HeldVendor:
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def sse_messages(text: str) -> list[dict[str, Any]]:
+    """The JSON-RPC messages of a Streamable HTTP answer sent as server-sent events."""
+    return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:") and line[5:].strip()]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -45,7 +117,7 @@ def free_port() -> int:
 
 @contextmanager
 def http_server(
-    *extra: str, token: str | None = None, logs: list[str] | None = None, vendor: FaultVendor | None = None
+    *extra: str, token: str | None = None, logs: list[str] | None = None, vendor: Vendor | None = None
 ) -> Iterator[str]:
     """`retell-tela-mcp serve --transport http` on a free loopback port, on the demo data or against `vendor` for
     both vendors; yields its base URL. Its stderr is appended to `logs` when the server has stopped."""
@@ -268,19 +340,47 @@ def cancel_message(request_id: int) -> dict[str, object]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_a_stateless_client_giving_up_stops_the_vendor_request(mode: str) -> None:
-    """--stateless: the SDK's client gives up on a call (read timeout). Under 2025-11-25 it POSTs
-    `notifications/cancelled`, which lands on a fresh transport; under 2026-07-28 it closes its stream. Either way
-    the vendor sees the hang-up at once, was asked once, and the next call is served."""
+async def test_a_stateless_client_giving_up_stops_the_vendor_request() -> None:
+    """--stateless, 2026-07-28: the SDK's client gives up on a call (read timeout) by closing its stream; the vendor
+    sees the hang-up at once, was asked once, and the next call is served."""
     with fault_vendor() as vendor, http_server("--stateless", vendor=vendor) as url:
-        async with Client(streamable_http_client(f"{url}/mcp"), mode=mode) as client:
+        async with Client(f"{url}/mcp") as client:
             with pytest.raises(MCPError):
-                await client.call_tool("get_test_run", {"test_case_job_id": f"hang-{mode}"}, read_timeout_seconds=0.5)
-            hung_up = await anyio.to_thread.run_sync(vendor.hung_up[f"hang-{mode}"].wait, 5)
+                await client.call_tool("get_test_run", {"test_case_job_id": "hang-auto"}, read_timeout_seconds=0.5)
+            hung_up = await anyio.to_thread.run_sync(vendor.hung_up["hang-auto"].wait, 5)
             after = await client.call_tool("get_test_run", {"test_case_job_id": "ok-after"})
     assert hung_up, "the vendor request ran on after the client gave up"
-    assert vendor.count(f"hang-{mode}") == 1 and after.is_error is False
+    assert vendor.count("hang-auto") == 1 and after.is_error is False
+
+
+@pytest.mark.anyio
+async def test_a_stateless_legacy_client_stops_the_vendor_request_by_closing() -> None:
+    """--stateless, 2025-11-25: the SDK's client that gives up POSTs `notifications/cancelled`, which stops nothing
+    (without a session nothing ties it to the call), so the vendor request runs on while the client keeps its stream;
+    the client closing stops it at once. The next call is served meanwhile."""
+    with fault_vendor() as vendor, http_server("--stateless", vendor=vendor) as url:
+        async with Client(streamable_http_client(f"{url}/mcp"), mode="legacy") as client:
+            with pytest.raises(MCPError):
+                await client.call_tool("get_test_run", {"test_case_job_id": "hang-legacy"}, read_timeout_seconds=0.5)
+            after = await client.call_tool("get_test_run", {"test_case_job_id": "ok-after"})
+            running = not vendor.hung_up["hang-legacy"].is_set()
+        hung_up = await anyio.to_thread.run_sync(vendor.hung_up["hang-legacy"].wait, 5)
+    assert running and hung_up, "the vendor request did not run until the client closed"
+    assert vendor.count("hang-legacy") == 1 and after.is_error is False
+
+
+@pytest.mark.anyio
+async def test_a_session_client_giving_up_stops_the_vendor_request() -> None:
+    """With sessions, 2025-11-25: the SDK's client that gives up POSTs `notifications/cancelled` under its session
+    ID, which names its own call; the vendor sees the hang-up at once, and the next call is served."""
+    with fault_vendor() as vendor, http_server(vendor=vendor) as url:
+        async with Client(streamable_http_client(f"{url}/mcp"), mode="legacy") as client:
+            with pytest.raises(MCPError):
+                await client.call_tool("get_test_run", {"test_case_job_id": "hang-session"}, read_timeout_seconds=0.5)
+            hung_up = await anyio.to_thread.run_sync(vendor.hung_up["hang-session"].wait, 5)
+            after = await client.call_tool("get_test_run", {"test_case_job_id": "ok-after"})
+    assert hung_up, "the vendor request ran on after the client cancelled it"
+    assert vendor.count("hang-session") == 1 and after.is_error is False
 
 
 def test_a_stateless_client_closing_its_stream_stops_the_vendor_request() -> None:
@@ -297,25 +397,28 @@ def test_a_stateless_client_closing_its_stream_stops_the_vendor_request() -> Non
         assert vendor.hung_up["hang-drop"].wait(5), "the vendor request ran on after the client hung up"
 
 
-def test_a_stateless_cancellation_stops_only_the_request_it_names() -> None:
-    """Raw POSTs to a stateless server: a cancellation for ID 8 stops the vendor request of call 8 and not call 9's,
-    its own POST answers 202, and the cancelled call's response ends with no JSON-RPC answer. Two calls from one
-    address sharing an ID are both left alone: without a session the ID cannot say which one was meant."""
-    with fault_vendor() as vendor, ThreadPoolExecutor(4) as pool, http_server("--stateless", vendor=vendor) as url:
-        post = partial(httpx2.post, f"{url}/mcp", headers=MCP_HEADERS, timeout=30)
-        named = pool.submit(post, json=call_message(8, "hang-named"))
-        other = pool.submit(post, json=call_message(9, "hang-other"))
-        twins = [pool.submit(post, json=call_message(5, f"hang-twin{n}")) for n in (1, 2)]
-        assert vendor.wait_for(["hang-named", "hang-other", "hang-twin1", "hang-twin2"], 10)
-        assert post(json=cancel_message(8)).status_code == 202
-        assert vendor.hung_up["hang-named"].wait(5), "the named call's vendor request ran on"
-        answer = named.result(5)
-        assert answer.status_code in (200, 204) and "jsonrpc" not in answer.text
-        assert post(json=cancel_message(5)).status_code == 202
-        time.sleep(1)  # room for a wrong cancellation to reach the vendor, which must not come
-        assert not vendor.hung_up["hang-other"].is_set()
-        assert not any(vendor.hung_up[f"hang-twin{n}"].is_set() for n in (1, 2))
-        assert not other.done() and not any(twin.done() for twin in twins)
+def test_a_stateless_cancellation_cannot_stop_another_clients_call() -> None:
+    """--stateless, two clients with one token from one address (what a server behind a balancer sees): B's
+    `notifications/cancelled` for ID 7 is accepted (202) and stops nothing; A's call 7 runs on, the vendor sees no
+    hang-up, and A gets its whole answer."""
+    with (
+        HeldVendor() as vendor,
+        ThreadPoolExecutor(1) as pool,
+        http_server("--stateless", token=TOKEN, vendor=vendor) as url,
+    ):
+        post = partial(
+            httpx2.post, f"{url}/mcp", headers={**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"}, timeout=30
+        )
+        call = pool.submit(post, json=call_message(7, "tcj_held_a"))
+        assert vendor.wait_for(1, 10)
+        assert post(json=cancel_message(7)).status_code == 202
+        assert not vendor.hung_up.wait(1), "client B's cancellation hung up client A's vendor request"
+        vendor.release.set()
+        answer = call.result(10)
+    assert answer.status_code == 200
+    (message,) = sse_messages(answer.text)
+    assert message["id"] == 7 and message["result"]["structuredContent"]["test_case_job_id"] == "tcj_held_a"
+    assert len(vendor.paths) == 1
 
 
 def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
