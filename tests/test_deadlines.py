@@ -247,3 +247,72 @@ def test_a_summary_stays_small_whatever_the_vendor_puts_in_its_runs(vendors: Fak
     )
     assert summary["counts"]["fail"] == 150 and summary["failed_not_shown"] == 125
     assert summary["pass_count"] is None
+
+
+async def _slow_run(request: httpx2.Request) -> httpx2.Response:
+    await anyio.sleep(3)
+    return json_response(200, {**RETELL_RUN, "status": "in_progress"})
+
+
+@pytest.mark.parametrize("readers", [1, 3])
+def test_a_read_that_joins_a_shorter_wait_is_answered_when_the_wait_runs_out(
+    vendors: FakeVendors, readers: int
+) -> None:
+    """wait_for_test_run(timeout_seconds=2) polls a run Retell takes 3 s to answer; get_test_run of the same run
+    joins that poll 0.3 s in. The poll ends at 2 s because the wait's time is up, which is not the read's answer:
+    the read (50 s) asks again and gets the run 3 s later, at 5 s. One request for the wait, one more for all the
+    readers together (the first to ask again leads, the others join it): never one per caller."""
+    vendors.retell = _slow_run
+
+    async def calls(client: Client) -> tuple[tuple[CallToolResult, float], list[tuple[CallToolResult, float]]]:
+        waits: list[tuple[CallToolResult, float]] = []
+        reads: list[tuple[CallToolResult, float]] = []
+
+        async def wait() -> None:
+            waits.append(await timed(client, "wait_for_test_run", {"test_case_job_id": "tcj_1", "timeout_seconds": 2}))
+
+        async def read() -> None:
+            reads.append(await timed(client, "get_test_run", {"test_case_job_id": "tcj_1"}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(0.3)
+            for _ in range(readers):
+                tg.start_soon(read)
+        return waits[0], reads
+
+    (wait, wait_took), reads = on_virtual_time(vendors, calls)
+    assert error_of(wait)["code"] == "timeout" and 1.99 <= wait_took <= 2.01
+    assert len(reads) == readers
+    for read, took in reads:
+        assert read.is_error is False, read.content[0].text
+        assert read.structured_content is not None and read.structured_content["status"] == "in_progress"
+        assert 4.69 <= took <= 4.71  # from 0.3 s to 5 s: 1.7 s on the wait's request, then 3 s on its own
+    assert len(vendors.requests) == 2
+
+
+def test_a_timeout_that_is_the_vendors_own_is_shared_not_asked_again(vendors: FakeVendors) -> None:
+    """The other side of that rule: a read joins a wait's poll, Retell never answers, and the poll times out at
+    timeout_seconds (1 s), long before the wait's own deadline. That timeout is the vendor's answer, the same
+    for everyone: the read gets it at once, and nobody asks again (one request)."""
+    vendors.retell = hang
+
+    async def calls(client: Client) -> tuple[tuple[CallToolResult, float], tuple[CallToolResult, float]]:
+        outcomes: dict[str, tuple[CallToolResult, float]] = {}
+
+        async def wait() -> None:
+            arguments = {"test_case_job_id": "tcj_1", "timeout_seconds": 5}
+            outcomes["wait"] = await timed(client, "wait_for_test_run", arguments)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(0.3)
+            outcomes["read"] = await timed(client, "get_test_run", {"test_case_job_id": "tcj_1"})
+        return outcomes["wait"], outcomes["read"]
+
+    settings = {"RETELL_TELA_MCP_TIMEOUT": "1", "RETELL_TELA_MCP_MAX_RETRIES": "0"}
+    (wait, wait_took), (read, read_took) = on_virtual_time(vendors, calls, settings)
+    assert error_of(wait)["code"] == "timeout" and 0.99 <= wait_took <= 1.01
+    assert error_of(read)["code"] == "timeout" and "within 1 s" in error_of(read)["message"]
+    assert 0.69 <= read_took <= 0.71
+    assert len(vendors.requests) == 1

@@ -1,60 +1,141 @@
 """A process-wide budget of vendor body bytes in flight, so concurrent large answers wait their turn instead of
-multiplying the server's memory."""
+multiplying the server's memory.
+
+A body holds the bytes it has read so far (decoded), from its first piece until it has been parsed; each piece is
+counted as it arrives, so a slow body holds what it has, not the most it might reach (a body whose exact size is
+known may take it all before reading). Every body says up front the most it can hold (its limit, or its exact
+size), and the rules are:
+
+- A piece is granted when, afterwards, the bodies holding bytes could still all finish one after another inside
+  the budget, each growing to its most (the banker's rule). So the held bytes never pass the limit, and bodies
+  that have started never wait on each other for good: one of them can always go on, and finishing frees its
+  bytes. (Granting whatever fits would let two half-read bodies fill the budget and each wait for the other.)
+  The price: with unknown sizes, bodies wait while what the others hold leaves no room for the largest to reach
+  its most (with the defaults, 10 MiB bodies in 16 MiB: the rest share 6 MiB), not only when the budget is full.
+- Pieces are granted first come, first served, except that a body already being read may go ahead of waiting
+  ones when its piece keeps that rule: finishing started bodies is what frees the budget. A new body never goes
+  ahead of one that is waiting, so a large body is not starved by a stream of small ones.
+- A body whose most is more than the whole budget counts as needing all of it: it may start beside bodies that
+  can finish first, but it grows past the limit only while it is the one body holding bytes (the one case the
+  limit is passed), and bodies that come meanwhile wait until it is done.
+- A body that gives up (cancelled while waiting, or done) frees everything it held, and its place in the queue.
+"""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import anyio
 
 
+@dataclass(eq=False)
+class Body:
+    """One body's share of the budget: `held` bytes now, `most` at most (its limit, or its exact size)."""
+
+    budget: ByteBudget
+    most: int
+    held: int = 0
+
+    async def take(self, size: int) -> None:
+        """Hold `size` more bytes, waiting (see the module's rules) until they may be held."""
+        await self.budget._take(self, size)
+
+    async def cover(self, total: int) -> None:
+        """Hold `total` bytes in all, or `most` if that is less: what it holds already, and the rest taken."""
+        await self.take(min(total, self.most) - self.held)
+
+
+@dataclass(eq=False)
+class _Request:
+    body: Body
+    size: int
+    granted: anyio.Event = field(default_factory=anyio.Event)
+
+
 class ByteBudget:
-    """Bytes reserved by bodies being read and parsed; a reservation waits (first come, first served) until it fits.
-    A body larger than the whole budget is reserved as the whole budget: it waits to be alone, then proceeds."""
+    """Bytes held by bodies being read and parsed, across all calls; see the module docstring for the rules."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
         self.peak = 0
-        self._waiting: deque[tuple[int, anyio.Event]] = deque()
+        self._bodies: set[Body] = set()  # those holding bytes
+        self._waiting: deque[_Request] = deque()
+
+    @asynccontextmanager
+    async def body(self, most: int) -> AsyncIterator[Body]:
+        """A body about to be read, that will hold at most `most` bytes; all it held is freed on leaving."""
+        body = Body(self, most)
+        try:
+            yield body
+        finally:
+            self._leave(body)
 
     @asynccontextmanager
     async def hold(self, size: int) -> AsyncIterator[None]:
-        size = min(size, self.limit)
-        await self._acquire(size)
-        try:
+        """`size` bytes held at once, for as long as the block runs."""
+        async with self.body(size) as body:
+            await body.take(size)
             yield
-        finally:
-            self._release(size)
 
-    async def _acquire(self, size: int) -> None:
-        if not self._waiting and self.held + size <= self.limit:
-            self._take(size)
+    async def _take(self, body: Body, size: int) -> None:
+        if size <= 0:
             return
-        turn = (size, anyio.Event())
-        self._waiting.append(turn)
+        if (body.held > 0 or not self._waiting) and self._allows(body, size):
+            self._grant(body, size)
+            return
+        request = _Request(body, size)
+        self._waiting.append(request)
         try:
-            await turn[1].wait()
+            await request.granted.wait()
         except BaseException:  # cancelled (a client gave up, a deadline passed) while waiting
-            if turn[1].is_set():
-                self._release(size)  # granted just as it was cancelled: give it back
-            else:
-                self._waiting.remove(turn)
-                self._grant()  # it may have been blocking smaller reservations behind it
-            raise
+            if not request.granted.is_set():
+                self._waiting.remove(request)
+                self._serve()  # it may have been holding up those behind it
+            raise  # what it was granted (if just now) is freed with the rest of the body, by `body()`
 
-    def _take(self, size: int) -> None:
+    def _allows(self, body: Body, size: int) -> bool:
+        """Whether `body` may hold `size` more bytes now: alone, or within the limit with every body still able to
+        finish one after another (each taking what it may still need from what is free, then freeing all)."""
+        if self.held == body.held:
+            return True
+        if self.held + size > self.limit:
+            return False
+        after = {b: b.held for b in self._bodies}
+        after[body] = body.held + size
+        free = self.limit - self.held - size
+        # Whoever needs least goes first: finishing only ever frees bytes, so if it cannot go, nobody after it can.
+        for needed, held in sorted((max(0, min(b.most, self.limit) - held), held) for b, held in after.items()):
+            if needed > free:
+                return False
+            free += held
+        return True
+
+    def _grant(self, body: Body, size: int) -> None:
+        body.held += size
         self.held += size
         self.peak = max(self.peak, self.held)
+        if body.held:
+            self._bodies.add(body)
 
-    def _release(self, size: int) -> None:
-        self.held -= size
-        self._grant()
+    def _leave(self, body: Body) -> None:
+        self.held -= body.held
+        body.held = 0
+        self._bodies.discard(body)
+        self._serve()
 
-    def _grant(self) -> None:
-        while self._waiting and self.held + self._waiting[0][0] <= self.limit:
-            size, granted = self._waiting.popleft()
-            self._take(size)
-            granted.set()
+    def _serve(self) -> None:
+        """Grant what the rules allow, in order: a body already holding bytes may pass a request that must wait;
+        a new body may not."""
+        blocked = False
+        for request in list(self._waiting):
+            started = request.body.held > 0
+            if (started or not blocked) and self._allows(request.body, request.size):
+                self._waiting.remove(request)
+                self._grant(request.body, request.size)
+                request.granted.set()
+            else:
+                blocked = True

@@ -1,4 +1,5 @@
-"""The one request path both vendors share: cache and coalescing, deadline, retries, size limit, error mapping."""
+"""The one request path both vendors share: cache and coalescing, deadline, retries, decoding, size limit, byte
+budget, error mapping."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import re
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +41,7 @@ from mcp_server.errors import (
     UpstreamTimeout,
 )
 from mcp_server.redaction import Redactor
-from mcp_server.upstream.budget import ByteBudget
+from mcp_server.upstream.budget import Body, ByteBudget
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 
@@ -121,6 +123,7 @@ def open_client(
         headers={
             "Authorization": f"Bearer {vendor.api_key.get_secret_value()}",
             "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
             "User-Agent": USER_AGENT,
         },
         timeout=httpx2.Timeout(policy.timeout_seconds),
@@ -148,11 +151,14 @@ cache_status: ContextVar[str] = ContextVar("cache_status", default="none")
 
 @dataclass
 class _Flight:
-    """One upstream request that identical calls arriving meanwhile wait on; neither result nor error: abandoned."""
+    """One upstream request that identical calls arriving meanwhile wait on; neither result nor error: abandoned.
+    `deadline` is its leader's; `ran_out` says its error is a timeout that came because that deadline passed."""
 
+    deadline: float
     done: anyio.Event = field(default_factory=anyio.Event)
     result: dict[str, Any] | None = None
     error: UpstreamError | None = None
+    ran_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,8 +240,12 @@ class VendorHTTP:
         the calling tool's, shared by all its requests; without it the request has the whole call budget.
 
         Identical requests at the same time share one upstream request: the first caller makes it, the others
-        wait for its answer. If that first caller is cancelled, its request is aborted at once (nobody else's
-        call is held hostage to it) and each waiter simply asks again."""
+        wait for its answer, and the vendor's answer (an object, a 404, a 401, a 5xx after retries) is theirs too.
+        Two outcomes belong to the first caller alone, and after them each waiter with time left asks again: its
+        cancellation (its request is aborted at once, so nobody's call is held hostage to it), and a timeout
+        because its own deadline passed, when the waiter's deadline is later. Asking again goes through the cache
+        and the flights like a new call, so waiters asking again share one new request between them; every
+        request is still some caller's own, so there are never more requests than calls."""
         # Keyed by vendor too: both vendors share one cache, bounded as a whole.
         key = f"{self.provider}:{path}?{urlencode(sorted(params))}" if params else f"{self.provider}:{path}"
         deadline = self.deadline() if deadline is None else min(deadline, self.deadline())
@@ -252,20 +262,24 @@ class VendorHTTP:
                 await flight.done.wait()
             if not flight.done.is_set():
                 raise self._timeout_error(1, None, deadline)
-            if flight.error is not None:
-                raise flight.error
             if flight.result is not None:
                 return flight.result
-            # the caller that made the request gave up: ask again (from the cache, a new flight, or our own)
+            if flight.error is not None and not (
+                flight.ran_out and deadline > flight.deadline and not self._out_of_time(deadline)
+            ):
+                raise flight.error
+            # the caller that made the request gave up, or ran out of time this call still has: ask again (from
+            # the cache, a new flight, or our own)
 
         cache_status.set("miss")
-        flight = self._flights[key] = _Flight()
+        flight = self._flights[key] = _Flight(deadline)
         try:
             exchange = _Exchange("GET", path, subject, params=params, items=items)
             flight.result = self._remember(key, await self._send(exchange, deadline), ttl)
             return flight.result
         except UpstreamError as error:
             flight.error = error
+            flight.ran_out = isinstance(error, UpstreamTimeout) and self._out_of_time(deadline)
             raise
         finally:
             del self._flights[key]
@@ -328,46 +342,22 @@ class VendorHTTP:
         url = httpx2.URL(self._base + exchange.path)
         params = tuple(exchange.params) if exchange.params else None
         async with self._client.stream(exchange.method, url, params=params, json=exchange.body) as response:
-            # The body is reserved in the process's byte budget while it is read and parsed, at its declared size
-            # when that is its real size, else at the most it may be; over budget, this waits its turn.
-            limit = self._policy.max_response_bytes if response.is_success else ERROR_BODY_LIMIT
-            async with self._budget.hold(_expected_size(response, limit)):
-                return await self._take_answer(response, exchange)
+            return await self._take_answer(response, exchange)
 
     async def _take_answer(self, response: httpx2.Response, exchange: _Exchange) -> _Answer | _Failed:
-        """The answer's body read within its limit, then mapped: the object, or how the attempt failed."""
+        """The answer's body read within its limit, then mapped: the object, or how the attempt failed. The body
+        is held in the process's byte budget until it is parsed: its size, when the headers tell it exactly, else
+        its decoded bytes, counted as they arrive."""
         status, ok = response.status_code, response.is_success
-        limit = self._policy.max_response_bytes
-        try:
-            body = await self._read_body(response, limit if ok else ERROR_BODY_LIMIT, truncate=not ok)
-        except httpx2.DecodingError:
-            # Not a transport fault: the vendor (or a proxy) labelled the body with a coding it does not have.
-            coding = response.headers.get("content-encoding", "")
-            problem = f"a body that is not the {coding!r} its Content-Encoding says"
-            raise self._bad_body(status, problem, exchange) from None
-        if body is None:
-            raise self._bad_body(
-                status,
-                f"a body larger than the {limit:,}-byte limit",
-                exchange,
-                advice="; raise max_response_bytes if this object is expected to be that large.",
-            )
-        if ok:
-            return self._parse(body, status, exchange)
-        return self._status_error(response, body, exchange)
-
-    async def _read_body(self, response: httpx2.Response, limit: int, *, truncate: bool) -> bytes | None:
-        """At most `limit` bytes, reading no further than that, so memory stays bounded: past the limit, the first
-        `limit` bytes with `truncate`, else None."""
-        declared = response.headers.get("content-length", "")
-        if not truncate and declared.isdigit() and int(declared) > limit:
-            return None
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > limit:
-                return bytes(body[:limit]) if truncate else None
-        return bytes(body)
+        limit = self._policy.max_response_bytes if ok else ERROR_BODY_LIMIT
+        size = _known_size(response)
+        async with self._budget.body(limit if size is None else min(size, limit)) as held:
+            body = await _read_body(response, held, limit, size, truncate=not ok)
+            if isinstance(body, _Unreadable):
+                raise self._bad_body(status, body.problem, exchange, advice=body.advice)
+            if ok:
+                return self._parse(body, status, exchange)
+            return self._status_error(response, body, exchange)
 
     def _bad_body(self, status: int, problem: str, exchange: _Exchange, advice: str = "") -> BadUpstreamResponse:
         """An answer whose body cannot be used. After a 2xx to a run request the run started all the same, so the
@@ -476,8 +466,12 @@ class VendorHTTP:
             clean = clean[: VENDOR_MESSAGE_LIMIT - 1] + "…"
         return self._redact(clean)
 
+    def _out_of_time(self, deadline: float) -> bool:
+        """Whether a call with this deadline has no time left for a request (a millisecond is none)."""
+        return deadline - self._clock.now() <= 0.001
+
     def _timeout_error(self, attempts: int, started: str | None, deadline: float) -> UpstreamTimeout:
-        if deadline - self._clock.now() <= 0.001:
+        if self._out_of_time(deadline):
             fact = f"{self.name} did not answer in the time this call had left ({_attempts(attempts)})"
         else:
             fact = f"{self.name} did not answer within {self._policy.timeout_seconds:g} s ({_attempts(attempts)})"
@@ -524,13 +518,183 @@ def _attempts(count: int) -> str:
     return "1 attempt" if count == 1 else f"{count} attempts"
 
 
-def _expected_size(response: httpx2.Response, limit: int) -> int:
-    """The bytes a body will take once read: its Content-Length when declared and not compressed, else `limit`.
-    A declared size over the limit is refused unread, so it reserves nothing."""
+@dataclass(frozen=True)
+class _Unreadable:
+    """Why a body cannot be used, as `_bad_body` words it: the problem, and the advice when it is not the usual."""
+
+    problem: str
+    advice: str = ""
+
+
+async def _read_body(
+    response: httpx2.Response, held: Body, limit: int, size: int | None, *, truncate: bool
+) -> bytes | _Unreadable:
+    """The body, decoded, of at most `limit` bytes, reading no further than that so memory stays bounded (with
+    `truncate`, its first `limit` bytes). A body of known `size` is counted whole in the byte budget (`held`)
+    before it is read, so it never waits half-read; otherwise each decoded piece (at most DECODE_PIECE_BYTES, or
+    what one read from the network gave) is counted before it is kept, and a body waiting for room holds that one
+    piece uncounted. A body that is not the coding its Content-Encoding says, or whose compressed stream is cut
+    short, is `_Unreadable`, as is one over the limit without `truncate`."""
     declared = response.headers.get("content-length", "")
-    if not declared.isdigit() or response.headers.get("content-encoding", "identity") != "identity":
-        return limit
-    return 0 if int(declared) > limit else int(declared)
+    too_large = _Unreadable(
+        f"a body larger than the {limit:,}-byte limit",
+        "; raise max_response_bytes if this object is expected to be that large.",
+    )
+    if not truncate and ((declared.isdigit() and int(declared) > limit) or (size is not None and size > limit)):
+        return too_large
+    if size is not None:
+        await held.cover(size)
+    body = bytearray()
+    try:
+        decoder = _Decoder(_codings(response))
+        async with contextlib.aclosing(_raw_chunks(response)) as chunks:
+            async for chunk in chunks:
+                for piece in decoder.decode(chunk):
+                    if len(body) + len(piece) > limit:
+                        if not truncate:
+                            return too_large
+                        piece = piece[: limit - len(body)]
+                        await held.cover(limit)
+                        return bytes(body + piece)
+                    await held.cover(len(body) + len(piece))
+                    body += piece
+        decoder.end()
+    except _CodingError as error:
+        # Not a transport fault: the vendor (or a proxy) labelled the body with a coding it does not have, or
+        # the compressed stream stopped short while the HTTP message around it came whole.
+        coding = response.headers.get("content-encoding", "")
+        if error.cut_short:
+            return _Unreadable(
+                f"a body that ends before the end of its {error.coding} stream (the answer was cut short)"
+            )
+        return _Unreadable(f"a body that is not the {coding!r} its Content-Encoding says")
+    return bytes(body)
+
+
+async def _raw_chunks(response: httpx2.Response) -> AsyncGenerator[bytes]:
+    """The body as it came, still encoded. A response read when it was made (`httpx2.Response(content=...)`, as a
+    mock transport gives) is already decoded: `_codings` has nothing left to undo."""
+    if response.is_stream_consumed:
+        yield response.content
+        return
+    async with contextlib.aclosing(response.aiter_raw()) as chunks:
+        async for chunk in chunks:
+            yield chunk
+
+
+def _known_size(response: httpx2.Response) -> int | None:
+    """The body's size once decoded, when the headers say it exactly: its Content-Length, with nothing to decode."""
+    if response.is_stream_consumed:
+        return len(response.content)
+    declared = response.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() and not _codings(response) else None
+
+
+# We decode what we ask for (`Accept-Encoding`, set in `open_client`), ourselves: httpx2's decoders take a gzip or
+# deflate stream cut short for a whole one (zlib's `flush()` does not say whether the stream ended), so a body cut
+# off after a complete JSON object would pass as the vendor's answer.
+ACCEPT_ENCODING = "gzip, deflate"
+MAX_CODINGS = 5  # stacked codings, as httpx allows: more is no real answer
+DECODE_PIECE_BYTES = 64 * 1024  # decoded bytes made (and counted in the byte budget) at a time
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+
+
+class _CodingError(Exception):
+    """A body that is not the coding it claims; `cut_short` when its compressed stream stopped before its end."""
+
+    def __init__(self, coding: str, *, cut_short: bool = False) -> None:
+        super().__init__(coding)
+        self.coding = coding
+        self.cut_short = cut_short
+
+
+class _Inflater:
+    """Undoes one gzip or deflate coding, DECODE_PIECE_BYTES of output at a time, and knows whether its compressed
+    stream reached its end. A gzip body may be several members (RFC 1952), with zero bytes between them as gzip
+    pads; anything else after a member is not gzip. A deflate body may be zlib-wrapped (RFC 1950, as the standard
+    says) or raw deflate (as some servers send), told apart by its first two bytes; what follows the end of a
+    deflate stream is ignored, as httpx does."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self._zlib = zlib.decompressobj(_GZIP_WBITS) if coding == "gzip" else None
+        self._head = b""  # deflate: its first bytes, until there are two to tell zlib-wrapped from raw
+        self._fed = False  # no input at all is an empty body, not a cut stream
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        self._fed = self._fed or bool(data)
+        guessed = False
+        if self._zlib is None:
+            self._head += data
+            if len(self._head) < 2:
+                return
+            data, self._head = self._head, b""
+            guessed = _zlib_header(data)  # a raw stream may start with two bytes that look like one
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if guessed else -zlib.MAX_WBITS)
+        more = True  # a full piece may leave output pending inside zlib: ask again even with no input left
+        while data or more:
+            if self._zlib.eof:
+                if self.coding != "gzip":
+                    return
+                data = data.lstrip(b"\0")
+                if not data:
+                    return
+                self._zlib = zlib.decompressobj(_GZIP_WBITS)  # the next member
+            try:
+                out = self._zlib.decompress(data, DECODE_PIECE_BYTES)
+            except zlib.error:
+                if not guessed:
+                    raise _CodingError(self.coding) from None
+                guessed, self._zlib = False, zlib.decompressobj(-zlib.MAX_WBITS)  # raw after all
+                continue
+            guessed = False
+            if out:
+                yield out
+            data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
+            more = len(out) == DECODE_PIECE_BYTES
+
+    def end(self) -> None:
+        if self._fed and not (self._zlib is not None and self._zlib.eof):
+            raise _CodingError(self.coding, cut_short=True)
+
+
+def _zlib_header(data: bytes) -> bool:
+    """Whether a deflate body starts with a zlib header (RFC 1950: method 8, check bits a multiple of 31)."""
+    return data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+
+
+def _codings(response: httpx2.Response) -> list[str]:
+    """The codings we undo, in the order the vendor applied them. Others pass through as they are (httpx too passes
+    codings it cannot decode), and so does a response httpx decoded when it was made."""
+    if response.is_stream_consumed:
+        return []
+    values = response.headers.get_list("content-encoding", split_commas=True)
+    return [coding for value in values if (coding := value.strip().lower()) in ("gzip", "deflate")]
+
+
+class _Decoder:
+    """A body's Content-Encoding undone, layer by layer (the last coding applied first)."""
+
+    def __init__(self, codings: Sequence[str]) -> None:
+        if len(codings) > MAX_CODINGS:
+            raise _CodingError(", ".join(codings))
+        self.layers = [_Inflater(coding) for coding in reversed(codings)]
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        pieces: Iterator[bytes] = iter((data,))
+        for layer in self.layers:
+            pieces = _through(layer, pieces)
+        return pieces
+
+    def end(self) -> None:
+        """Raise `_CodingError` if a compressed stream has not reached its end (the outermost is checked first)."""
+        for layer in self.layers:
+            layer.end()
+
+
+def _through(layer: _Inflater, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    for piece in pieces:
+        yield from layer.decode(piece)
 
 
 def _json_kind(value: object) -> str:
