@@ -21,26 +21,44 @@ def _checked(value: str, argument: str, provider: Provider) -> str:
 
 
 async def diagnose_test_run(test_case_job_id: str) -> str:
-    """Explain why a Retell test run failed, metric by metric, from its transcript."""
+    """Explain why a Retell test run failed, metric by metric, and the prompt lines behind it, with the exact edit."""
     job_id = _checked(test_case_job_id, "test_case_job_id", "retell")
     return (
         f"Fetch Retell test run {job_id} with get_test_run. If it is still pending or in_progress, call "
         "wait_for_test_run first. Then explain the outcome: for each metric in "
         "test_case_definition_snapshot.metrics, say whether it was met and quote the transcript turns that show "
-        "it; quote result_explanation; and if the run failed or errored, name the most likely cause in the "
-        "agent's behaviour or prompt and suggest one concrete change to fix it."
+        "it; quote result_explanation. If the run failed or errored, fetch the engine under test with "
+        f"get_response_engine test_case_job_id={job_id}: it is the Retell LLM or conversation flow at the version "
+        "that ran. Quote the lines of its prompt (general_prompt or global_prompt, the state_prompt of the state, "
+        "or the node's instruction) that caused the failure, or say which rule is missing, and propose the exact "
+        "edit: the field, the state or node, and the new text."
     )
 
 
 async def review_test_case(id: str) -> str:
-    """Compare a Tela test case's expectedOutput with its latest generation."""
+    """Compare a Tela test case's expectedOutput with its latest generation, and the prompt version behind it."""
     case_id = _checked(id, "id", "tela")
     return (
         f"Fetch Tela test case {case_id} with get_test_case and include_generations true. Compare its "
         "expectedOutput with its latest generation (the last in generations, or the newest by createdAt): say "
-        "whether the generation meets the expectation, list the concrete differences, and suggest how to change "
-        "the prompt or the expectation. If there are no generations, say so and review the messages and "
-        "variables instead."
+        "whether the generation meets the expectation and list the concrete differences. Read the prompt version "
+        "under test with get_prompt_version (the version the generation names, if it names one; else the newest "
+        "from list_prompt_versions for the case's promptId), quote the prompt lines behind the difference, and "
+        "propose the exact change to the prompt, or to the expectation if it is the expectation that is wrong. "
+        "If there are no generations, say so and review the messages and variables instead."
+    )
+
+
+async def compare_batches(before_batch_id: str, after_batch_id: str) -> str:
+    """Say what a change fixed, what it broke and what still fails, between two Retell batches."""
+    before = _checked(before_batch_id, "before_batch_id", "retell")
+    after = _checked(after_batch_id, "after_batch_id", "retell")
+    return (
+        f"Compare Retell batch tests with compare_batch_tests before_batch_id={before} after_batch_id={after}. "
+        "Give a short verdict: what the change fixed (the fixed list), what it broke (regressed), and what still "
+        "fails (still_failing), each by test name; for a regression or a test still failing, say why from its "
+        "result_explanation, reading the run with get_test_run where that is not enough. Mention tests found in "
+        "one batch only, and say plainly if the comparison is not complete (incomplete_reason)."
     )
 
 
@@ -53,5 +71,6 @@ class PromptSpec:
 
 PROMPTS = (
     PromptSpec(diagnose_test_run, "Diagnose a Retell test run", "retell"),
+    PromptSpec(compare_batches, "Compare two Retell batches", "retell"),
     PromptSpec(review_test_case, "Review a Tela test case", "tela"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,13 +58,13 @@ class BatchSummary(BaseModel):
     pages: int
 
 
-def _count(batch: dict[str, Any], key: str) -> int | None:
+def count_of(batch: dict[str, Any], key: str) -> int | None:
     """One of Retell's counts, when it is one (the vendor's object is not validated: JSON's true is no count)."""
     value = batch.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _text(value: object, limit: int = TEXT_LIMIT) -> str | None:
+def clip(value: object, limit: int = TEXT_LIMIT) -> str | None:
     """A vendor string as a summary repeats it: clipped, so no vendor can make the answer large; else None."""
     if not isinstance(value, str):
         return None
@@ -73,8 +73,8 @@ def _text(value: object, limit: int = TEXT_LIMIT) -> str | None:
 
 def _finished(batch: dict[str, Any]) -> tuple[float, float | None]:
     """(finished runs, total) from a batch object's counts, for progress; total None when Retell gives none."""
-    finished = sum(_count(batch, key) or 0 for key in ("pass_count", "fail_count", "error_count"))
-    return finished, _count(batch, "total_count") or None
+    finished = sum(count_of(batch, key) or 0 for key in ("pass_count", "fail_count", "error_count"))
+    return finished, count_of(batch, "total_count") or None
 
 
 async def _poll_until(
@@ -114,7 +114,7 @@ async def wait_for_batch(
         batch = await retell.get_batch_test(batch_id, deadline=deadline)
         polls += 1
         finished, total = _finished(batch)
-        status = _text(batch.get("status"))
+        status = clip(batch.get("status"))
         await progress(finished, total, f"poll {polls}: batch {status}, {finished:g} of {total or '?'} runs finished")
         return batch
 
@@ -130,7 +130,7 @@ class _Tally:
         self.failed_total = 0
 
     def add(self, run: object) -> None:
-        status = _status(run)
+        status = run_status(run)
         if status not in self.counts and len(self.counts) >= STATUSES_KEPT:
             status = "other"  # a vendor inventing a status per run cannot grow the answer
         self.counts[status] += 1
@@ -139,6 +139,72 @@ class _Tally:
             if len(self.failed) < FAILED_SHOWN:
                 assert isinstance(run, dict)
                 self.failed.append(_failed_run(run, status))
+
+
+class RunPages:
+    """Every page of a batch's runs, 1,000 at a time, within a deadline: iterate `read()` for each page's runs (the
+    page itself is dropped as soon as the next is asked for). When the deadline or the page limit comes first, or
+    Retell gives no usable next key, reading stops and `stopped` says why; `pages` counts what was read."""
+
+    def __init__(self, retell: RetellClient, batch_id: str, deadline: float) -> None:
+        self._retell = retell
+        self.batch_id = batch_id
+        self._deadline = deadline
+        self.pages = 0
+        self.stopped: str | None = None
+
+    async def read(self) -> AsyncIterator[list[Any]]:
+        key: str | None = None
+        seen_keys: set[str] = set()
+        batch_id = self.batch_id
+        while True:
+            try:
+                page = await self._retell.list_test_runs(
+                    batch_id, limit=PAGE_SIZE, pagination_key=key, deadline=self._deadline
+                )
+            except UpstreamTimeout:
+                self.stopped = (
+                    f"Retell's page {self.pages + 1} of batch '{batch_id}' did not arrive in the time this call had; "
+                    "list_test_runs reads it"
+                )
+                return
+            items = page.get("items")
+            if not isinstance(items, list):
+                raise BadUpstreamResponse(
+                    f"Retell's page {self.pages + 1} of batch test '{batch_id}' has no items list.",
+                    provider="retell",
+                    status=200,
+                )
+            self.pages += 1
+            has_more, next_key = page.get("has_more"), page.get("pagination_key")
+            del page  # a page can hold 1,000 transcripts: none is kept past the caller's look at it
+            yield items
+            del items
+            if has_more is not True:
+                return
+            if not isinstance(next_key, str) or not next_key or next_key in seen_keys:
+                self.stopped = (
+                    f"paging batch '{batch_id}' stopped after {self.pages} pages: Retell said more follow but gave no "
+                    "new pagination_key"
+                )
+                return
+            try:
+                check_token(next_key, argument="pagination_key", provider="retell")
+            except InvalidArgument:
+                # Retell's own key, not the user's argument: a vendor fault, reported as one.
+                raise BadUpstreamResponse(
+                    f"Retell's page {self.pages} of batch test '{batch_id}' has a pagination_key that cannot be sent "
+                    "back safely (not printable ASCII, or over 1,024 characters).",
+                    provider="retell",
+                    status=200,
+                ) from None
+            if self.pages >= MAX_PAGES:
+                self.stopped = (
+                    f"paging batch '{batch_id}' stopped after {self.pages} pages; list_test_runs reads the rest"
+                )
+                return
+            seen_keys.add(next_key)
+            key = next_key
 
 
 async def summarize_batch(
@@ -153,69 +219,30 @@ async def summarize_batch(
     else:
         batch = await retell.get_batch_test(batch_id, deadline=deadline)
     tally = _Tally()
-    key: str | None = None
-    seen_keys: set[str] = set()
-    pages = 0
-    stopped: str | None = None
-    while True:
-        try:
-            page = await retell.list_test_runs(batch_id, limit=PAGE_SIZE, pagination_key=key, deadline=deadline)
-        except UpstreamTimeout:
-            stopped = (
-                f"Retell's page {pages + 1} of runs did not arrive in the time this call had; list_test_runs reads it"
-            )
-            break
-        items = page.get("items")
-        if not isinstance(items, list):
-            raise BadUpstreamResponse(
-                f"Retell's page {pages + 1} of batch test '{batch_id}' has no items list.",
-                provider="retell",
-                status=200,
-            )
-        pages += 1
+    pages = RunPages(retell, batch_id, deadline)
+    async for items in pages.read():
         for run in items:
             tally.add(run)
-        has_more, next_key = page.get("has_more"), page.get("pagination_key")
-        del page, items  # a page can hold 1,000 transcripts: none is kept past this point
-        await progress(pages, None, f"read page {pages}: {tally.counts.total()} runs so far")
-        if has_more is not True:
-            break
-        if not isinstance(next_key, str) or not next_key or next_key in seen_keys:
-            stopped = f"paging stopped after {pages} pages: Retell said more follow but gave no new pagination_key"
-            break
-        try:
-            check_token(next_key, argument="pagination_key", provider="retell")
-        except InvalidArgument:
-            # Retell's own key, not the user's argument: a vendor fault, reported as one.
-            raise BadUpstreamResponse(
-                f"Retell's page {pages} of batch test '{batch_id}' has a pagination_key that cannot be sent back "
-                "safely (not printable ASCII, or over 1,024 characters).",
-                provider="retell",
-                status=200,
-            ) from None
-        if pages >= MAX_PAGES:
-            stopped = f"paging stopped after {pages} pages; list_test_runs reads the rest"
-            break
-        seen_keys.add(next_key)
-        key = next_key
-    return _summary(batch_id, batch, tally, pages, stopped)
+        del items
+        await progress(pages.pages, None, f"read page {pages.pages}: {tally.counts.total()} runs so far")
+    return _summary(batch_id, batch, tally, pages.pages, pages.stopped)
 
 
 def _summary(batch_id: str, batch: dict[str, Any], tally: _Tally, pages: int, stopped: str | None) -> dict[str, Any]:
     total_runs = tally.counts.total()
     reasons = [stopped] if stopped else []
-    total_count = _count(batch, "total_count")
+    total_count = count_of(batch, "total_count")
     if total_count is not None and total_runs != total_count:
         reasons.append(f"recounted {total_runs} runs but Retell counts {total_count}")
-    status = _text(batch.get("status"))
+    status = clip(batch.get("status"))
     if status != "complete":
         reasons.append(f"the batch is {status}, so its runs may still change")
     summary = BatchSummary(
         test_case_batch_job_id=batch_id,
         status=status,
-        pass_count=_count(batch, "pass_count"),
-        fail_count=_count(batch, "fail_count"),
-        error_count=_count(batch, "error_count"),
+        pass_count=count_of(batch, "pass_count"),
+        fail_count=count_of(batch, "fail_count"),
+        error_count=count_of(batch, "error_count"),
         total_count=total_count,
         total_runs=total_runs,
         counts=dict(tally.counts),
@@ -228,18 +255,18 @@ def _summary(batch_id: str, batch: dict[str, Any], tally: _Tally, pages: int, st
     return summary.model_dump(mode="json")
 
 
-def _status(run: object) -> str:
-    status = _text(run.get("status"), 40) if isinstance(run, dict) else None
+def run_status(run: object) -> str:
+    status = clip(run.get("status"), 40) if isinstance(run, dict) else None
     return status if status is not None else "unknown"
 
 
 def _failed_run(run: dict[str, Any], status: str) -> FailedRun:
     snapshot = run.get("test_case_definition_snapshot")
     return FailedRun(
-        test_case_job_id=_text(run.get("test_case_job_id")),
-        name=_text(snapshot.get("name")) if isinstance(snapshot, dict) else None,
+        test_case_job_id=clip(run.get("test_case_job_id")),
+        name=clip(snapshot.get("name")) if isinstance(snapshot, dict) else None,
         status=status,
-        result_explanation=_text(run.get("result_explanation"), EXPLANATION_LIMIT),
+        result_explanation=clip(run.get("result_explanation"), EXPLANATION_LIMIT),
     )
 
 
@@ -262,7 +289,7 @@ async def wait_for_run(
         nonlocal polls
         run = await retell.get_test_run(job_id, fresh=True, deadline=deadline)
         polls += 1
-        await progress(min(clock.now() - started, timeout), timeout, f"poll {polls}: status {_text(run.get('status'))}")
+        await progress(min(clock.now() - started, timeout), timeout, f"poll {polls}: status {clip(run.get('status'))}")
         return run
 
     def finished(run: dict[str, Any]) -> bool:

@@ -26,10 +26,15 @@ TOOL_NAMES = [
     "get_test_case_definition",
     "list_batch_tests",
     "list_test_case_definitions",
+    "get_response_engine",
+    "list_agent_versions",
     "summarize_batch_test",
     "wait_for_test_run",
+    "compare_batch_tests",
     "get_test_case",
     "list_test_cases",
+    "get_prompt_version",
+    "list_prompt_versions",
 ]
 RUN_TOOL_NAMES = ["run_batch_test", "run_test_cases"]
 

@@ -20,14 +20,14 @@ from tests.loopback import Reply, loopback_vendor
 async def test_retell_probe_reads_agents_and_only_200_means_accepted(
     vendors: FakeVendors, status: int, outcome: str
 ) -> None:
-    """Retell is probed with GET /v2/list-agents?limit=1: 200 proves the key; 401/403 reject it; a 404 means the
+    """Retell is probed with GET /v2/list-phone-numbers?limit=1: 200 proves the key; 401/403 reject it; a 404 means the
     base URL is not Retell's API, which is a failure, not a pass."""
     vendors.retell = lambda request: json_response(status, {"items": [], "has_more": False} if status == 200 else {})
     vendors.tela = lambda request: json_response(200, {})
     verdicts = await probe_vendors(make_settings(RETELL_TELA_MCP_MAX_RETRIES="0"), transport=vendors.transport())
     assert [(v.provider, v.outcome) for v in verdicts] == [("retell", outcome), ("tela", "accepted")]
     assert [str(r.url) for r in vendors.requests] == [
-        "https://api.retellai.com/v2/list-agents?limit=1",
+        "https://api.retellai.com/v2/list-phone-numbers?limit=1",
         "https://api.tela.com/api-key",
     ]
     assert all(v.ms is not None for v in verdicts)

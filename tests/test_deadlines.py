@@ -40,6 +40,11 @@ EVERY_TOOL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "wait_for_test_run": {"test_case_job_id": "tcj_1", "timeout_seconds": 50},
     "list_batch_tests": {"agent_id": "agent_1"},
     "list_test_case_definitions": {"agent_id": "agent_1"},
+    "get_response_engine": {"test_case_job_id": "tcj_1"},
+    "list_agent_versions": {"agent_id": "agent_1"},
+    "compare_batch_tests": {"before_batch_id": "tcbj_1", "after_batch_id": "tcbj_2"},
+    "get_prompt_version": {"id": "550e8400-e29b-41d4-a716-446655440002"},
+    "list_prompt_versions": {"prompt_id": "550e8400-e29b-41d4-a716-446655440001"},
 }
 
 
@@ -83,20 +88,56 @@ def test_every_tool_ends_inside_the_call_budget_when_the_vendor_never_answers(ve
     assert CALL_BUDGET_SECONDS < CLIENT_LIMIT_SECONDS
 
 
-def test_a_slow_vendor_cannot_stretch_a_multi_request_tool_past_its_budget(vendors: FakeVendors) -> None:
-    """Every request answered after 29 s (just under the 30 s timeout): a tool making two requests (an agent, then
-    its batch tests) gives the second only the 21 s left, so the call ends at 50 s, not 58."""
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("list_batch_tests", {"agent_id": "a_1"}),
+        ("get_response_engine", {"agent_id": "a_1"}),
+        ("get_response_engine", {"test_case_job_id": "tcj_1"}),
+    ],
+)
+def test_a_slow_vendor_cannot_stretch_a_multi_request_tool_past_its_budget(
+    vendors: FakeVendors, tool: str, arguments: dict[str, Any]
+) -> None:
+    """Every request answered after 29 s (just under the 30 s timeout): a tool making two requests (an agent or a
+    run, then its batch tests or its engine) gives the second only the 21 s left, so the call ends at 50 s, not 58."""
+    engine = {"type": "retell-llm", "llm_id": "llm_1"}
 
     async def slow(request: httpx2.Request) -> httpx2.Response:
         await anyio.sleep(29)
         if request.url.path.startswith("/get-agent/"):
-            return json_response(200, {"response_engine": {"type": "retell-llm", "llm_id": "llm_1"}})
+            return json_response(200, {"response_engine": engine})
+        if request.url.path.startswith("/get-test-run/"):
+            return json_response(200, {**RETELL_RUN, "test_case_definition_snapshot": {"response_engine": engine}})
         return json_response(200, {"items": [], "has_more": False})
 
     vendors.retell = slow
-    result, elapsed = on_virtual_time(vendors, lambda client: timed(client, "list_batch_tests", {"agent_id": "a_1"}))
+    result, elapsed = on_virtual_time(vendors, lambda client: timed(client, tool, arguments))
     assert error_of(result)["code"] == "timeout"
     assert "in the time this call had left" in error_of(result)["message"]
+    assert elapsed <= CALL_BUDGET_SECONDS + 0.01
+    assert len(vendors.requests) == 2
+
+
+def test_a_comparison_of_two_endless_slow_listings_is_partial_and_in_time(vendors: FakeVendors) -> None:
+    """Both batches page for ever, 7 s a page, read at the same time: the comparison ends inside the budget with
+    what both had read, marked incomplete, each batch's pages counted."""
+
+    async def endless(request: httpx2.Request) -> httpx2.Response:
+        await anyio.sleep(7)
+        if request.url.path.startswith("/get-batch-test/"):
+            return json_response(200, {**BATCH, "test_case_batch_job_id": request.url.path.rsplit("/", 1)[1]})
+        number = int(request.url.params.get("pagination_key", "p0")[1:])
+        item = {**RETELL_RUN, "test_case_definition_id": f"tcd_{number}"}
+        return json_response(200, {"items": [item], "has_more": True, "pagination_key": f"p{number + 1}"})
+
+    vendors.retell = endless
+    arguments = {"before_batch_id": "tcbj_1", "after_batch_id": "tcbj_2"}
+    result, elapsed = on_virtual_time(vendors, lambda client: timed(client, "compare_batch_tests", arguments))
+    assert result.is_error is False and result.structured_content is not None
+    answer = result.structured_content
+    assert answer["complete"] is False and "did not arrive in the time this call had" in answer["incomplete_reason"]
+    assert answer["before"]["pages"] == answer["after"]["pages"] == 6  # 7 s for the batch, then 6 pages of 7 s
     assert elapsed <= CALL_BUDGET_SECONDS + 0.01
 
 

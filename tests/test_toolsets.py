@@ -40,11 +40,11 @@ async def test_one_toolset_lists_exactly_that_vendors_part_of_the_whole(allow_ru
     both = await listing(make_settings(runs))
     retell = await listing(make_settings({**runs, "toolsets": ["retell"]}))
     tela = await listing(make_settings({**runs, "toolsets": ["tela"]}))
-    tela_names = {"get_test_case", "list_test_cases", "run_test_cases"}
+    tela_names = {"get_test_case", "list_test_cases", "get_prompt_version", "list_prompt_versions", "run_test_cases"}
     assert retell["tools"] == [t for t in both["tools"] if t["name"] not in tela_names]
     assert tela["tools"] == [t for t in both["tools"] if t["name"] in tela_names]
     assert {t["name"] for t in tela["tools"]} == tela_names - (set() if allow_runs else {"run_test_cases"})
-    assert (retell["prompts"], tela["prompts"]) == (["diagnose_test_run"], ["review_test_case"])
+    assert (retell["prompts"], tela["prompts"]) == (["diagnose_test_run", "compare_batches"], ["review_test_case"])
     assert all(uri.startswith("retell://") for uri in retell["templates"]) and retell["templates"]
     assert tela["templates"] == ["tela://test-cases/{id}"]
     assert "Tela" not in retell["instructions"] and "Retell" not in tela["instructions"]

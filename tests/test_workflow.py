@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.conftest import (
     CASE_ID,
@@ -251,11 +252,13 @@ async def test_wait_reports_a_vendor_error_as_the_contract_says(vendors: FakeVen
 
 
 async def test_prompts_are_listed_with_their_arguments(vendors: FakeVendors) -> None:
-    """prompts/list offers diagnose_test_run(test_case_job_id) and review_test_case(id), each required."""
+    """prompts/list offers diagnose_test_run(test_case_job_id), compare_batches(before_batch_id, after_batch_id) and
+    review_test_case(id), each argument required."""
     async with connect(vendors) as client:
         prompts = (await client.list_prompts()).prompts
     assert [(p.name, [(a.name, a.required) for a in p.arguments or []]) for p in prompts] == [
         ("diagnose_test_run", [("test_case_job_id", True)]),
+        ("compare_batches", [("before_batch_id", True), ("after_batch_id", True)]),
         ("review_test_case", [("id", True)]),
     ]
     assert all(p.title and p.description for p in prompts)
@@ -270,9 +273,19 @@ async def test_prompts_tell_the_model_which_tools_to_use_on_which_object(vendors
     assert message.role == "user" and message.content.type == "text"
     assert JOB_ID in message.content.text and "get_test_run" in message.content.text
     assert "metrics" in message.content.text and "wait_for_test_run" in message.content.text
+    assert f"get_response_engine test_case_job_id={JOB_ID}" in message.content.text
+    assert "state_prompt" in message.content.text and "exact edit" in message.content.text
     (message,) = review.messages
     assert CASE_ID in message.content.text and "include_generations" in message.content.text
-    assert "expectedOutput" in message.content.text
+    assert "expectedOutput" in message.content.text and "get_prompt_version" in message.content.text
+    async with connect(vendors) as client:
+        compare = await client.get_prompt("compare_batches", {"before_batch_id": "tcbj_a", "after_batch_id": "tcbj_b"})
+        with pytest.raises(MCPError) as refused:
+            await client.get_prompt("compare_batches", {"before_batch_id": "tcbj_a", "after_batch_id": "../b"})
+    (message,) = compare.messages
+    assert "compare_batch_tests before_batch_id=tcbj_a after_batch_id=tcbj_b" in message.content.text
+    assert all(word in message.content.text for word in ("fixed", "regressed", "still_failing"))
+    assert refused.value.error.code == -32602 and vendors.requests == []
     assert vendors.requests == []
 
 

@@ -142,12 +142,13 @@ def log_call(tool: str, provider: Provider, outcome: str, status: int | None, st
     logger.info(" ".join(f"{k}={v}" for k, v in event.items()), extra={"event": event})
 
 
-# Arguments several tools share, described once.
-AgentId = Annotated[str | None, Field(description="Retell agent ID (its LLM or flow is looked up)")]
-LlmId = Annotated[str | None, Field(description="Retell LLM ID")]
-FlowId = Annotated[str | None, Field(description="Retell conversation flow ID")]
-Version = Annotated[int | None, Field(ge=0, description="LLM or flow version; latest if omitted")]
-Limit = Annotated[int, Field(ge=1, le=1000, description="Items per page")]
-PaginationKey = Annotated[str | None, Field(description="From the previous page")]
-BatchId = Annotated[str, Field(description="Retell test case batch job ID")]
-JobId = Annotated[str, Field(description="Retell test case job ID")]
+# Arguments several tools share. An ID's name says what it is: describing it again would cost every conversation
+# tokens and tell the model nothing.
+AgentId = str | None
+LlmId = str | None
+FlowId = str | None
+Version = Annotated[int | None, Field(ge=0, description="latest if omitted")]
+Limit = Annotated[int, Field(ge=1, le=1000)]
+PaginationKey = Annotated[str | None, Field(description="from the previous page")]
+BatchId = str
+JobId = str

@@ -23,9 +23,11 @@ from mcp_server.tools.base import (
     runtime,
 )
 from mcp_server.upstream.retell import (
+    RetellAgentVersionPage,
     RetellBatchTest,
     RetellBatchTestPage,
     RetellDefinitionPage,
+    RetellResponseEngine,
     RetellTestCaseDefinition,
     RetellTestRun,
     RetellTestRunPage,
@@ -63,7 +65,7 @@ async def list_test_runs(
 
 
 async def get_test_case_definition(
-    test_case_definition_id: Annotated[str, Field(description="Retell test case definition ID")], ctx: Ctx
+    test_case_definition_id: str, ctx: Ctx
 ) -> Annotated[CallToolResult, RetellTestCaseDefinition]:
     """Get a Retell test case definition: caller prompt, metrics, tool mocks."""
     fetch = runtime(ctx).retell.get_test_case_definition(test_case_definition_id)
@@ -79,7 +81,7 @@ async def list_batch_tests(
     limit: Limit = 50,
     pagination_key: PaginationKey = None,
 ) -> Annotated[CallToolResult, RetellBatchTestPage]:
-    """List batch tests of a Retell agent, LLM or flow (exactly one ID)."""
+    """List batch tests of a Retell agent, LLM or flow (give exactly one ID)."""
     fetch = runtime(ctx).retell.list_batch_tests(
         agent_id, llm_id, conversation_flow_id, version=version, limit=limit, pagination_key=pagination_key
     )
@@ -94,22 +96,54 @@ async def list_test_case_definitions(
     limit: Limit = 50,
     pagination_key: PaginationKey = None,
 ) -> Annotated[CallToolResult, RetellDefinitionPage]:
-    """List the test case definitions of a Retell agent, LLM or flow (exactly one ID)."""
+    """List the test case definitions of a Retell agent, LLM or flow (give exactly one ID)."""
     fetch = runtime(ctx).retell.list_test_case_definitions(
         agent_id, llm_id, conversation_flow_id, limit=limit, pagination_key=pagination_key
     )
     return await answer(ctx, "list_test_case_definitions", "retell", fetch)
 
 
+async def get_response_engine(
+    ctx: Ctx,
+    test_case_job_id: str | None = None,
+    test_case_batch_job_id: str | None = None,
+    agent_id: AgentId = None,
+    llm_id: LlmId = None,
+    conversation_flow_id: FlowId = None,
+    version: Annotated[int | None, Field(ge=0, description="not with a run or batch; latest if omitted")] = None,
+) -> Annotated[CallToolResult, RetellResponseEngine]:
+    """The Retell LLM or flow (prompts, states, nodes) a test ran, at the version it ran. Give exactly one ID."""
+    fetch = runtime(ctx).retell.get_response_engine(
+        test_case_job_id=test_case_job_id,
+        test_case_batch_job_id=test_case_batch_job_id,
+        agent_id=agent_id,
+        llm_id=llm_id,
+        conversation_flow_id=conversation_flow_id,
+        version=version,
+    )
+    return await answer(ctx, "get_response_engine", "retell", fetch)
+
+
+async def list_agent_versions(
+    agent_id: str,
+    ctx: Ctx,
+    limit: Limit = 50,
+    pagination_key: PaginationKey = None,
+) -> Annotated[CallToolResult, RetellAgentVersionPage]:
+    """List a Retell agent's versions, newest first: which are published, their bases and titles."""
+    fetch = runtime(ctx).retell.list_agent_versions(agent_id, limit=limit, pagination_key=pagination_key)
+    return await answer(ctx, "list_agent_versions", "retell", fetch)
+
+
 async def run_batch_test(
-    test_case_definition_ids: Annotated[list[str], Field(description="Retell test case definition IDs")],
+    test_case_definition_ids: list[str],
     ctx: Ctx,
     agent_id: AgentId = None,
     llm_id: LlmId = None,
     conversation_flow_id: FlowId = None,
     version: Version = None,
 ) -> Annotated[CallToolResult, RetellBatchTest]:
-    """Start a Retell batch test of these definitions against an agent, LLM or flow (exactly one ID).
+    """Start a Retell batch test of these definitions against an agent, LLM or flow (give exactly one ID).
     Costs Retell credits. Never retried once it may have started: after an error, check list_batch_tests."""
     fetch = runtime(ctx).retell.create_batch_test(
         test_case_definition_ids, agent_id, llm_id, conversation_flow_id, version=version
@@ -124,5 +158,7 @@ TOOLS = (
     ToolSpec(get_test_case_definition, "Get Retell test case definition", "retell"),
     ToolSpec(list_batch_tests, "List Retell batch tests", "retell"),
     ToolSpec(list_test_case_definitions, "List Retell test case definitions", "retell"),
+    ToolSpec(get_response_engine, "Get Retell engine under test", "retell"),
+    ToolSpec(list_agent_versions, "List Retell agent versions", "retell"),
     ToolSpec(run_batch_test, "Run Retell batch test", "retell", "runs"),
 )

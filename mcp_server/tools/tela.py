@@ -8,7 +8,13 @@ from mcp_types import CallToolResult
 from pydantic import Field
 
 from mcp_server.tools.base import Ctx, ToolSpec, answer, runtime
-from mcp_server.upstream.tela import TelaRunAll, TelaTestCase, TelaTestCaseList
+from mcp_server.upstream.tela import (
+    TelaPromptVersion,
+    TelaPromptVersionList,
+    TelaRunAll,
+    TelaTestCase,
+    TelaTestCaseList,
+)
 
 
 async def get_test_case(
@@ -34,6 +40,24 @@ async def list_test_cases(
     return await answer(ctx, "list_test_cases", "tela", fetch)
 
 
+async def get_prompt_version(
+    id: Annotated[str, Field(description="Tela prompt version UUID")], ctx: Ctx
+) -> Annotated[CallToolResult, TelaPromptVersion]:
+    """Get a Tela prompt version under test: content, messages, variables, model configuration."""
+    return await answer(ctx, "get_prompt_version", "tela", runtime(ctx).tela.get_prompt_version(id))
+
+
+async def list_prompt_versions(
+    prompt_id: Annotated[str, Field(description="Tela prompt UUID")],
+    ctx: Ctx,
+    limit: Annotated[int, Field(ge=1, le=100, description="Versions per page")] = 20,
+    offset: Annotated[int, Field(ge=0, description="Versions to skip")] = 0,
+) -> Annotated[CallToolResult, TelaPromptVersionList]:
+    """List a Tela prompt's versions, newest first: which is draft, which promoted."""
+    fetch = runtime(ctx).tela.list_prompt_versions(prompt_id, limit=limit, offset=offset)
+    return await answer(ctx, "list_prompt_versions", "tela", fetch)
+
+
 async def run_test_cases(
     prompt_version_id: Annotated[str, Field(description="Tela prompt version UUID")],
     ctx: Ctx,
@@ -48,5 +72,7 @@ async def run_test_cases(
 TOOLS = (
     ToolSpec(get_test_case, "Get Tela test case", "tela"),
     ToolSpec(list_test_cases, "List Tela test cases", "tela"),
+    ToolSpec(get_prompt_version, "Get Tela prompt version", "tela"),
+    ToolSpec(list_prompt_versions, "List Tela prompt versions", "tela"),
     ToolSpec(run_test_cases, "Run Tela test cases", "tela", "runs"),
 )

@@ -8,6 +8,7 @@ from typing import Annotated
 from mcp_types import CallToolResult
 from pydantic import Field
 
+from mcp_server.compare import BatchComparison, compare_batches
 from mcp_server.tools.base import BatchId, Ctx, JobId, ToolSpec, answer, runtime
 from mcp_server.upstream.retell import RetellTestRun
 from mcp_server.workflow import BATCH_WAIT_CAP_SECONDS, WAIT_CAP_SECONDS, BatchSummary, summarize_batch, wait_for_run
@@ -42,7 +43,18 @@ async def wait_for_test_run(
     return await answer(ctx, "wait_for_test_run", "retell", fetch)
 
 
+async def compare_batch_tests(
+    before_batch_id: str,
+    after_batch_id: str,
+    ctx: Ctx,
+) -> Annotated[CallToolResult, BatchComparison]:
+    """What a change fixed and broke: two Retell batches' runs matched by test definition."""
+    fetch = compare_batches(runtime(ctx).retell, before_batch_id, after_batch_id, ctx.report_progress)
+    return await answer(ctx, "compare_batch_tests", "retell", fetch)
+
+
 TOOLS = (
     ToolSpec(summarize_batch_test, "Summarize Retell batch test", "retell"),
     ToolSpec(wait_for_test_run, "Wait for Retell test run", "retell"),
+    ToolSpec(compare_batch_tests, "Compare Retell batch tests", "retell"),
 )

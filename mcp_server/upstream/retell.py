@@ -9,10 +9,21 @@ Retell's OpenAPI spec; paths below are inside its `retell/` package):
   `types/test_list_batch_tests_params.py`, `types/test_list_test_case_definitions_params.py` and
   `types/test_create_batch_test_params.py`; the batch object in `types/batch_test_response.py`; pages
   ({items, has_more, pagination_key}) in `types/test_list_*_response.py`.
-- GET /get-agent/{id} and GET /v2/list-agents (limit): `resources/agent.py`; `response_engine` (retell-llm,
+- GET /get-agent/{id}: `resources/agent.py`; `response_engine` (retell-llm,
   conversation-flow, custom-llm) in `types/agent_response.py`. Custom LLMs in tests: "Custom LLM is not supported"
   (`types/test_create_batch_test_params.py`).
-All are also summarised in shared/SPEC.md, "Upstream facts".
+- GET /get-agent/{id}?version=, GET /get-retell-llm/{id}?version= (`llm_id`, `version`, `is_published`,
+  `general_prompt`, `states[]`, `begin_message`, ...), GET /get-conversation-flow/{id}?version= (`global_prompt`,
+  `nodes[]`, ...; no `is_published`), all "latest" without a version: `resources/agent.py:retrieve`,
+  `resources/llm.py:retrieve`, `resources/conversation_flow.py:retrieve`, their `*_retrieve_params.py` and
+  `types/llm_response.py`, `types/conversation_flow_response.py`. An engine's `version` in `response_engine` is a
+  number (`Optional[float]`, `types/agent_response.py`), absent meaning latest.
+- GET /list-agent-versions/{agent_id} (limit, pagination_key, sort_order ascending|descending): `resources/agent.py:
+  list_versions`, `types/agent_list_versions_params.py`; it answers {items, has_more, pagination_key}, items
+  `version`, `is_published`, `base_version`, `version_title`, `version_description`, `last_modification_timestamp`
+  (`types/agent_list_versions_response.py`).
+- GET /v2/list-phone-numbers (limit, pagination_key): `resources/phone_number.py:list`, the key check's probe.
+All are also summarised in shared/SPEC.md, "Upstream facts"; docs/upstream-facts.md keeps the details read.
 """
 
 from __future__ import annotations
@@ -79,6 +90,20 @@ class RetellTestCaseDefinition(VendorObject):
     metrics: Any = Field(None, description="array of strings: what the run is judged on")
     response_engine: Any = Field(None, description="object: the agent under test")
     tool_mocks: Any = Field(None, description="array: canned tool results")
+
+
+class RetellResponseEngine(VendorObject):
+    """The engine a test ran against, and Retell's LLM or conversation flow at that version (exactly as Retell
+    returns it: prompts, states, nodes, tools)."""
+
+    response_engine: Any = Field(
+        None, description="{type, llm_id or conversation_flow_id, version}: version as pinned, else Retell's latest"
+    )
+    engine: Any = Field(None, description="the Retell LLM or conversation flow object")
+
+
+class RetellAgentVersionPage(RetellPage):
+    items: Any = Field(None, description="array of {version, is_published, base_version, version_title, ...}")
 
 
 EngineType = Literal["retell-llm", "conversation-flow"]
@@ -188,10 +213,13 @@ class RetellClient:
             f"/get-test-case-definition/{definition_id}", subject=f"test case definition '{definition_id}'"
         )
 
-    async def get_agent(self, agent_id: str, *, deadline: float | None = None) -> dict[str, Any]:
+    async def get_agent(
+        self, agent_id: str, *, version: int | None = None, deadline: float | None = None
+    ) -> dict[str, Any]:
         checked = check_id(agent_id, argument="agent_id", provider="retell")
+        at = f" version {version}" if version is not None else ""
         return await require(self._http, "retell").get_object(
-            f"/get-agent/{checked}", subject=f"agent '{checked}'", deadline=deadline
+            f"/get-agent/{checked}", subject=f"agent '{checked}'{at}", params=_version(version), deadline=deadline
         )
 
     async def resolve(self, choice: EngineChoice, deadline: float) -> Engine:
@@ -200,22 +228,85 @@ class RetellClient:
             return choice.engine
         assert choice.agent_id is not None
         agent = await self.get_agent(choice.agent_id, deadline=deadline)
-        engine = agent.get("response_engine")
-        kind = engine.get("type") if isinstance(engine, dict) else None
-        if kind == "custom-llm":
+        engine, _ = engine_of(agent.get("response_engine"), f"agent '{choice.agent_id}'")
+        return engine
+
+    async def get_response_engine(
+        self,
+        *,
+        test_case_job_id: str | None = None,
+        test_case_batch_job_id: str | None = None,
+        agent_id: str | None = None,
+        llm_id: str | None = None,
+        conversation_flow_id: str | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """The Retell LLM or conversation flow a test ran against, at the version it ran: named by a test run (its
+        definition snapshot's engine), a batch (its engine), an agent (at `version`), or the engine itself (at
+        `version`); latest where nothing names a version. All of it within one deadline."""
+        named = {
+            key: value
+            for key, value in (
+                ("test_case_job_id", test_case_job_id),
+                ("test_case_batch_job_id", test_case_batch_job_id),
+                ("agent_id", agent_id),
+                ("llm_id", llm_id),
+                ("conversation_flow_id", conversation_flow_id),
+            )
+            if value is not None
+        }
+        if len(named) != 1:
+            got = f"got {' and '.join(named)}" if named else "got none"
             raise InvalidArgument(
-                f"Agent '{choice.agent_id}' uses a custom LLM, and Retell's tests do not cover custom-LLM agents.",
+                "Give exactly one of test_case_job_id, test_case_batch_job_id, agent_id, llm_id or "
+                f"conversation_flow_id ({got}). Nothing was sent.",
                 provider="retell",
             )
-        if isinstance(engine, dict) and kind in ("retell-llm", "conversation-flow"):
-            id_value = engine.get("llm_id" if kind == "retell-llm" else "conversation_flow_id")
-            if isinstance(id_value, str) and RETELL_ID.fullmatch(id_value):
-                return Engine(kind, id_value)
-        raise BadUpstreamResponse(
-            f"Retell's agent '{choice.agent_id}' has no response_engine that names a Retell LLM or conversation "
-            "flow; give llm_id or conversation_flow_id instead.",
-            provider="retell",
-            status=200,
+        ((argument, value),) = named.items()
+        if version is not None and argument in ("test_case_job_id", "test_case_batch_job_id"):
+            raise InvalidArgument(
+                f"version goes with agent_id, llm_id or conversation_flow_id only: a {_OWNERS[argument]} names the "
+                "version it ran. Nothing was sent.",
+                provider="retell",
+            )
+        checked = check_id(value, argument=argument, provider="retell")
+        deadline = self.deadline()
+        owner = f"{_OWNERS[argument]} '{checked}'"
+        if argument == "test_case_job_id":
+            run = await self.get_test_run(checked, deadline=deadline)
+            snapshot = run.get("test_case_definition_snapshot")
+            engine, pinned = engine_of(snapshot.get("response_engine") if isinstance(snapshot, dict) else None, owner)
+        elif argument == "test_case_batch_job_id":
+            batch = await self.get_batch_test(checked, deadline=deadline)
+            engine, pinned = engine_of(batch.get("response_engine"), owner)
+        elif argument == "agent_id":
+            agent = await self.get_agent(checked, version=version, deadline=deadline)
+            engine, pinned = engine_of(agent.get("response_engine"), owner)
+        else:
+            engine, pinned = Engine("retell-llm" if argument == "llm_id" else "conversation-flow", checked), version
+        found = await self.get_engine(engine, pinned, deadline=deadline)
+        answered = found.get("version")
+        return {
+            "response_engine": {**engine.fields(), "version": pinned if pinned is not None else answered},
+            "engine": found,
+        }
+
+    async def get_engine(self, engine: Engine, version: int | None, *, deadline: float | None = None) -> dict[str, Any]:
+        """A Retell LLM or conversation flow at `version` (latest when None). Not cached: a draft changes."""
+        path = "/get-retell-llm" if engine.type == "retell-llm" else "/get-conversation-flow"
+        at = f" version {version}" if version is not None else ""
+        return await require(self._http, "retell").get_object(
+            f"{path}/{engine.id}", subject=f"{engine}{at}", params=_version(version), deadline=deadline
+        )
+
+    async def list_agent_versions(
+        self, agent_id: str, *, limit: int = 50, pagination_key: str | None = None
+    ) -> dict[str, Any]:
+        """One page of an agent's versions, newest first (Retell's order is asked for, not assumed)."""
+        checked = check_id(agent_id, argument="agent_id", provider="retell")
+        params = [*_page(limit, pagination_key), ("sort_order", "descending")]
+        return await require(self._http, "retell").get_object(
+            f"/list-agent-versions/{checked}", subject=f"agent '{checked}'", params=params
         )
 
     async def list_batch_tests(
@@ -294,8 +385,49 @@ class RetellClient:
         return batch
 
     async def check_key(self) -> None:
-        """One cheap documented read that answers 200 only for an accepted key."""
-        await require(self._http, "retell").get_object("/v2/list-agents", subject="agents", params=[("limit", "1")])
+        """One cheap documented read that answers 200 only for an accepted key. (Listing agents, which this once used,
+        is a POST in retell-sdk 6.2.13: `resources/agent.py:list`.)"""
+        await require(self._http, "retell").get_object(
+            "/v2/list-phone-numbers", subject="phone numbers", params=[("limit", "1")]
+        )
+
+
+# What each kind of ID names, in messages.
+_OWNERS = {
+    "test_case_job_id": "test run",
+    "test_case_batch_job_id": "batch test",
+    "agent_id": "agent",
+    "llm_id": "Retell LLM",
+    "conversation_flow_id": "conversation flow",
+}
+
+
+def engine_of(response_engine: object, owner: str) -> tuple[Engine, int | None]:
+    """The engine and version a `response_engine` object names. A custom LLM is `invalid_argument` (Retell's tests
+    do not cover it); anything that names no usable engine, or a version that is not a whole number, is the
+    vendor's fault. `owner` names where the object came from ("agent 'a1'")."""
+    kind = response_engine.get("type") if isinstance(response_engine, dict) else None
+    if kind == "custom-llm":
+        raise InvalidArgument(
+            f"Retell's {owner} uses a custom LLM, and Retell's tests do not cover custom-LLM agents.", provider="retell"
+        )
+    if isinstance(response_engine, dict) and kind in ("retell-llm", "conversation-flow"):
+        id_value = response_engine.get("llm_id" if kind == "retell-llm" else "conversation_flow_id")
+        version = response_engine.get("version")
+        whole = isinstance(version, int | float) and not isinstance(version, bool) and float(version).is_integer()
+        if isinstance(id_value, str) and RETELL_ID.fullmatch(id_value) and (version is None or whole):
+            assert version is None or isinstance(version, int | float)
+            return Engine(kind, id_value), None if version is None else int(version)
+    raise BadUpstreamResponse(
+        f"Retell's {owner} has no response_engine that names a Retell LLM or conversation flow (with a whole "
+        "version number, if any); give llm_id or conversation_flow_id instead.",
+        provider="retell",
+        status=200,
+    )
+
+
+def _version(version: int | None) -> list[tuple[str, str]] | None:
+    return [("version", str(version))] if version is not None else None
 
 
 def _page(limit: int, pagination_key: str | None) -> list[tuple[str, str]]:

@@ -6,6 +6,11 @@ Where each request and field is documented (Tela's API reference, docs.tela.com/
 - GET /test-case?promptId=&promptVersionIds=(repeated)&includeGenerations=: `get` (a bare JSON array).
 - POST /test-case/run-all {promptVersionId, testCaseIds}: `post-test-case-run-all` (cases already running are
   skipped; nothing left to run answers an empty `executionId`; counts towards the workspace's quota).
+- GET /prompt-version/{id}: `prompt-version/get-by-id` (id, promptId, title, configuration, variables, content,
+  markdownContent, messages, promoted, draft, createdAt, updatedAt; newer pages add a single `message`).
+- GET /prompt-version/history?promptId=&limit=&offset=: `prompt-version/get-prompt-version-history` ("newest to
+  oldest", limit default 20 and at most 100, lifecycle metadata such as `draft` and `promoted` but no content); it
+  replaces the deprecated `GET /prompt-version?promptId=`, which answered a bare array.
 - GET /api-key: not in the public reference; shared/SPEC.md "Upstream facts" records that Tela's own integrations
   check a key with it, hence the fallback to the documented list route when it answers 404.
 """
@@ -52,6 +57,26 @@ class TelaTestCaseList(VendorObject):
     """A prompt's test cases: Tela answers a bare array, returned as `items` (a structured result is an object)."""
 
     items: Any = Field(None, description="array of test cases, as get_test_case returns them")
+
+
+class TelaPromptVersion(VendorObject):
+    """A Tela prompt version, exactly as Tela returns it."""
+
+    id: Any = Field(None, description="UUID")
+    promptId: Any = Field(None, description="UUID")
+    title: Any = Field(None, description="string")
+    configuration: Any = Field(None, description="object: model, type, temperature, structuredOutput")
+    variables: Any = Field(None, description="array of {name, type, required, ...}")
+    content: Any = Field(None, description="string: the prompt text")
+    messages: Any = Field(None, description="the prompt's messages")
+    promoted: Any = Field(None, description="boolean: the version in production")
+    draft: Any = Field(None, description="boolean")
+
+
+class TelaPromptVersionList(VendorObject):
+    """A prompt's versions, newest first, without their content (get_prompt_version has it)."""
+
+    items: Any = Field(None, description="array of versions: id, title, draft, promoted, ...")
 
 
 class TelaRunAll(VendorObject):
@@ -118,6 +143,23 @@ class TelaClient:
             items=True,
             ttl=lambda cases: self._ttl,
             deadline=deadline,
+        )
+
+    async def get_prompt_version(self, prompt_version_id: str) -> dict[str, Any]:
+        version = check_id(prompt_version_id, argument="id", provider="tela")
+        return await require(self._http, "tela").get_object(
+            f"/prompt-version/{version}", subject=f"prompt version '{version}'", ttl=lambda version: self._ttl
+        )
+
+    async def list_prompt_versions(self, prompt_id: str, *, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        checked = check_id(prompt_id, argument="prompt_id", provider="tela")
+        params = [("promptId", checked), ("limit", str(limit)), ("offset", str(offset))]
+        return await require(self._http, "tela").get_object(
+            "/prompt-version/history",
+            subject=f"prompt '{checked}'",
+            params=params,
+            items=True,
+            ttl=lambda versions: self._ttl,
         )
 
     async def run_test_cases(self, prompt_version_id: str, test_case_ids: list[str] | None = None) -> dict[str, Any]:
