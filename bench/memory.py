@@ -4,10 +4,12 @@
 
 Each case starts the real server afresh over stdio (as an MCP client launches it) against the benchmark's loopback
 vendor (`fake_vendor.py`), whose `big-` runs are ~9.6 MiB of many small keys, the costliest shape once parsed:
-- `concurrent`: four different big runs asked for at the same time (issue 10 saw 121 -> 671 MiB peak, 476 after);
+- `single`: one big run alone, the yardstick;
+- `concurrent`: four different big runs asked for at the same time;
 - `cached`: eight different finished big runs, one after the other, with the default 64 MiB cache.
-It prints the server process's RSS idle, its peak (the kernel's high-water mark) and after, in MiB. `--repo` runs
-another checkout's server (before/after side by side: `git worktree add /tmp/before <commit>`).
+It prints the server process's RSS idle, its peak (the kernel's high-water mark) and after, in MiB, and how far four
+at once rise over idle against one alone. `--repo` runs another checkout's server (side by side with this one:
+`git worktree add /tmp/other <commit>`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from mcp.client.stdio import stdio_client
 from run import rss_kib  # bench/run.py, beside this script
 
 HERE = Path(__file__).resolve().parent
-CASES = ("concurrent", "cached")
+CASES = ("single", "concurrent", "cached")
 MARKER = "mcp_server"
 
 
@@ -50,7 +52,9 @@ async def measure(case: str, repo: Path, port: int) -> dict[str, float]:
                 result = await client.call_tool("get_test_run", {"test_case_job_id": job_id})
                 assert not result.is_error, result.content
 
-            if case == "concurrent":
+            if case == "single":
+                await one("big-0")
+            elif case == "concurrent":
                 async with anyio.create_task_group() as tg:
                     for n in range(4):
                         tg.start_soon(one, f"big-{n}")
@@ -69,11 +73,15 @@ def main() -> None:
     vendor = subprocess.Popen([sys.executable, str(HERE / "fake_vendor.py")], stdout=subprocess.PIPE, text=True)
     assert vendor.stdout is not None
     port = int(vendor.stdout.readline())
+    rises: dict[str, float] = {}
     try:
         for case in args.case or CASES:
             figures = anyio.run(measure, case, args.repo.resolve(), port)
+            rises[case] = figures["peak"] - figures["idle"]
             print(f"{case:<10} server RSS MiB: idle {figures['idle']:.0f}, peak {figures['peak']:.0f}, "
                   f"after {figures['after']:.0f}")  # fmt: skip
+        if "single" in rises and "concurrent" in rises:
+            print(f"four at once rise {rises['concurrent'] / rises['single']:.2f}x as far over idle as one alone")
     finally:
         vendor.kill()
         vendor.wait()

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
+from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
@@ -19,6 +20,7 @@ from mcp_types import (
 )
 
 from mcp_server import __version__
+from mcp_server.answers import AnswerLifetime
 from mcp_server.completions import ClientScopeMiddleware, SeenIds
 from mcp_server.config import Settings
 from mcp_server.errors import PROVIDER_NAMES, Provider
@@ -75,7 +77,10 @@ def instructions(vendors: set[Provider], *, runs: bool) -> str:
 class RetellTelaServer(MCPServer[Runtime]):
     """The SDK's server, with the SPEC's answer to a bad prompt request: an unknown prompt or a missing argument is
     -32602 (invalid params) under every protocol version, where the SDK raises a bare ValueError (code 0, or -32603
-    under 2026-07-28) and logs a traceback for what is the client's mistake."""
+    under 2026-07-28) and logs a traceback for what is the client's mistake. `answers` keeps each answer's bytes
+    in the byte budget until its response is written."""
+
+    answers: AnswerLifetime
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[Runtime, Any] | None = None
@@ -91,7 +96,7 @@ class RetellTelaServer(MCPServer[Runtime]):
     async def run_stdio(self, wire: Wire | None) -> None:
         """Serve over this process's stdin and stdout: on `wire` without threads, or (None) on the SDK's threaded
         transport, which is what `run_stdio_async` uses."""
-        async with stdio_streams(wire) as (read_stream, write_stream):
+        async with stdio_streams(wire, self.answers) as (read_stream, write_stream):
             lowlevel = self._lowlevel_server  # what `run_stdio_async` runs, on our streams
             await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
@@ -118,6 +123,10 @@ def build_server(
             yield Runtime(upstreams.retell, upstreams.tela, seen, clock)
 
     vendors = {provider for provider in PROVIDER_NAMES if provider in settings.toolsets}
+    answers = AnswerLifetime()
+    middleware: list[ServerMiddleware[Any]] = [ClientScopeMiddleware(single_client=single_client), answers]
+    if settings.app_views:
+        middleware.append(ViewsMiddleware(stateless=stateless))
     levels = {"read", *(["runs"] if settings.allow_runs else [])}
     server = RetellTelaServer(
         SERVER_NAME,
@@ -126,10 +135,10 @@ def build_server(
         website_url=WEBSITE_URL,
         lifespan=lifespan,
         log_level=settings.log_level,
-        middleware=[ClientScopeMiddleware(single_client=single_client)]
-        + ([ViewsMiddleware(stateless=stateless)] if settings.app_views else []),
+        middleware=middleware,
         tools=[spec.build() for spec in TOOLS if spec.vendor in vendors and spec.level in levels],
     )
+    server.answers = answers
     if settings.app_views and "retell" in vendors:
         for resource in view_resources():
             server.add_resource(resource)

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # the SDK loads when serving starts: `claim_wire` runs before
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
     from mcp.shared.message import SessionMessage
 
+    from mcp_server.answers import AnswerLifetime
+
     Incoming = MemoryObjectReceiveStream[SessionMessage | Exception]
     Outgoing = MemoryObjectSendStream[SessionMessage]
     IncomingWriter = MemoryObjectSendStream[SessionMessage | Exception]
@@ -189,8 +191,11 @@ async def _hang_up(wired: _Wired) -> None:
 
 
 @asynccontextmanager
-async def stdio_streams(wire: Wire | None) -> AsyncIterator[tuple[Incoming, Outgoing]]:
-    """The read and write streams a server session runs on: over `wire` without threads, else the SDK's way."""
+async def stdio_streams(
+    wire: Wire | None, answers: AnswerLifetime | None = None
+) -> AsyncIterator[tuple[Incoming, Outgoing]]:
+    """The read and write streams a server session runs on: over `wire` without threads, else the SDK's way. Over
+    `wire`, `answers` is told when each response has been written (and when the session has ended)."""
     from mcp.server.stdio import stdio_server
     from mcp.shared.message import SessionMessage
 
@@ -199,6 +204,8 @@ async def stdio_streams(wire: Wire | None) -> AsyncIterator[tuple[Incoming, Outg
         async with stdio_server() as streams:
             yield streams
         return
+    if answers is not None:
+        answers.follow_writes()
     wired = await _open(wire)
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
@@ -206,7 +213,7 @@ async def stdio_streams(wire: Wire | None) -> AsyncIterator[tuple[Incoming, Outg
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_read_messages, wired.reader, incoming_writer)
-            tg.start_soon(_write_messages, outgoing_reader, wired.writer, written, tg.cancel_scope)
+            tg.start_soon(_write_messages, outgoing_reader, wired.writer, written, tg.cancel_scope, answers)
             try:
                 yield incoming, outgoing
             finally:
@@ -215,6 +222,8 @@ async def stdio_streams(wire: Wire | None) -> AsyncIterator[tuple[Incoming, Outg
                     await written.wait()
                 tg.cancel_scope.cancel()
     finally:
+        if answers is not None:
+            answers.ended()
         await _hang_up(wired)
         # fd 0 and 1 stay diverted: until the process ends, nothing else may write to the client's stdout.
 
@@ -261,14 +270,19 @@ async def _write_messages(
     writer: asyncio.StreamWriter,
     written: anyio.Event,
     scope: anyio.CancelScope,
+    answers: AnswerLifetime | None,
 ) -> None:
     """Write each message as one line, waiting while the client is not reading. Nothing keeps a message once
-    written: a large answer is freed at once. A client that has gone ends the session."""
+    written: a large answer is freed at once, and `answers` hears that it has been. A client that has gone ends
+    the session."""
+    from mcp_types import JSONRPCError, JSONRPCResponse
+
     try:
         async with messages:
             async for session_message in messages:
                 outgoing = session_message.message
                 del session_message
+                answered = outgoing.id if isinstance(outgoing, JSONRPCResponse | JSONRPCError) else None
                 data = outgoing.__pydantic_serializer__.to_json(outgoing, by_alias=True, exclude_unset=True)
                 del outgoing
                 writer.writelines((data, b"\n"))
@@ -279,5 +293,7 @@ async def _write_messages(
                     logger.info("stdout closed by the client; shutting down")
                     scope.cancel()
                     return
+                if answers is not None and answered is not None:
+                    answers.written(answered)
     finally:
         written.set()

@@ -514,3 +514,33 @@ def test_no_module_imports_at_load_time_what_windows_lacks() -> None:
                 names = [node.module]
             found += [f"{path.name}: {name}" for name in names if name.split(".")[0] in POSIX_ONLY]
     assert found == []
+
+
+def _peak_rise_mib(job_ids: list[str]) -> float:
+    """A fresh server (cache off) asked for these runs at once: how far its peak memory rose over idle, in MiB."""
+    with loopback_vendor(big_route) as vendor, started(vendor, cache_ttl="0") as process:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(("\n".join([*HELLO, jsonrpc(2, "tools/call", CALL)]) + "\n").encode())
+        process.stdin.flush()
+        assert [json.loads(process.stdout.readline())["id"] for _ in range(2)] == [1, 2]
+        idle = status_kib(process.pid, "VmRSS")
+        for n, job_id in enumerate(job_ids):
+            call = {"name": "get_test_run", "arguments": {"test_case_job_id": job_id}}
+            process.stdin.write((jsonrpc(10 + n, "tools/call", call) + "\n").encode())
+        process.stdin.flush()
+        answers = [json.loads(process.stdout.readline()) for _ in job_ids]
+        assert all(
+            len(a["result"]["structuredContent"]["transcript_snapshot"]["transcript"]) == 110_000 for a in answers
+        )
+        del answers
+        return (status_kib(process.pid, "VmHWM") - idle) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
+def test_four_large_answers_at_once_peak_near_one_alone() -> None:
+    """An answer stays in the byte budget until its response is written, not only while its body is parsed (the
+    parsed objects and their serialisation live that long): four ~9.6 MiB answers at once, each returned whole,
+    raise the server's peak at most 1.3x as far over idle as one alone (it was 2x)."""
+    alone = _peak_rise_mib(["big-0"])
+    four = _peak_rise_mib([f"big-{n}" for n in range(4)])
+    assert four <= 1.3 * alone, f"one alone +{alone:.0f} MiB, four at once +{four:.0f} MiB"

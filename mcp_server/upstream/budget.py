@@ -19,6 +19,8 @@ size), and the rules are:
   can finish first, but it grows past the limit only while it is the one body holding bytes (the one case the
   limit is passed), and bodies that come meanwhile wait until it is done.
 - A body that gives up (cancelled while waiting, or done) frees everything it held, and its place in the queue.
+- A body kept by the tool call's answer (`Answer`) goes on holding its bytes after it has been parsed, until the
+  answer has been written to the client: the parsed objects and the SDK's serialisation of them live that long.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import anyio
@@ -38,6 +41,7 @@ class Body:
     budget: ByteBudget
     most: int
     held: int = 0
+    kept: bool = False  # by an `Answer`, which frees it later
 
     async def take(self, size: int) -> None:
         """Hold `size` more bytes, waiting (see the module's rules) until they may be held."""
@@ -72,7 +76,8 @@ class ByteBudget:
         try:
             yield body
         finally:
-            self._leave(body)
+            if not body.kept:
+                self._leave(body)
 
     @asynccontextmanager
     async def hold(self, size: int) -> AsyncIterator[None]:
@@ -139,3 +144,28 @@ class ByteBudget:
                 request.granted.set()
             else:
                 blocked = True
+
+
+class Answer:
+    """The bodies one tool call's answer was parsed from: kept in the byte budget past their parse, and freed by
+    `release` once the answer has been written to the client (or the call has ended without one)."""
+
+    def __init__(self) -> None:
+        self._bodies: list[Body] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._bodies)
+
+    def keep(self, body: Body) -> None:
+        body.kept = True
+        self._bodies.append(body)
+
+    def release(self) -> None:
+        for body in self._bodies:
+            body.budget._leave(body)
+        self._bodies.clear()
+
+
+# The answer the current tool call is building, when a server middleware opened one: a ContextVar because the SDK
+# calls the tool, and the tool the request path several calls down, with no way to pass it along.
+current_answer: ContextVar[Answer | None] = ContextVar("current_answer", default=None)

@@ -41,7 +41,7 @@ from mcp_server.errors import (
     UpstreamTimeout,
 )
 from mcp_server.redaction import Redactor
-from mcp_server.upstream.budget import Body, ByteBudget
+from mcp_server.upstream.budget import Body, ByteBudget, current_answer
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 
@@ -355,9 +355,12 @@ class VendorHTTP:
             body = await _read_body(response, held, limit, size, truncate=not ok)
             if isinstance(body, _Unreadable):
                 raise self._bad_body(status, body.problem, exchange, advice=body.advice)
-            if ok:
-                return self._parse(body, status, exchange)
-            return self._status_error(response, body, exchange)
+            if not ok:
+                return self._status_error(response, body, exchange)
+            answer = self._parse(body, status, exchange)
+            if (kept_by := current_answer.get()) is not None:
+                kept_by.keep(held)  # its bytes stay counted until the answer made of it has been written
+            return answer
 
     def _bad_body(self, status: int, problem: str, exchange: _Exchange, advice: str = "") -> BadUpstreamResponse:
         """An answer whose body cannot be used. After a 2xx to a run request the run started all the same, so the
