@@ -22,10 +22,11 @@ from mcp import Client
 from mcp.client.extension import ClientExtension, advertise
 from mcp_types import CallToolResult
 
+from mcp_server.compare import BatchComparison
 from mcp_server.config import load_settings
 from mcp_server.demo import demo_settings, demo_transport
 from mcp_server.server import build_server
-from mcp_server.views import BATCH_URI, RUN_URI, TOOL_VIEWS
+from mcp_server.views import BATCH_URI, COMPARE_URI, PAGES, RUN_URI, TOOL_VIEWS
 from tests.conftest import RETELL_RUN, FakeVendors, json_response, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -37,6 +38,7 @@ UI = "io.modelcontextprotocol/ui"
 APP_MIME = "text/html;profile=mcp-app"
 BATCH = {"test_case_batch_job_id": "tcbj_demo_latest"}
 FAILED_RUN = {"test_case_job_id": "tcj_demo_failed"}
+COMPARE = {"before_batch_id": "tcbj_demo_baseline", "after_batch_id": "tcbj_demo_latest"}
 VIEW_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; font-src data:"
 
 
@@ -58,8 +60,8 @@ def wire(result: CallToolResult) -> dict[str, Any]:
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_views_are_linked_only_for_clients_that_declared_the_extension(mode: str) -> None:
-    """A client that declared the extension (with the MCP App MIME type) sees `_meta.ui.resourceUri` on the three
-    tools with a view, the two pages in resources/list and the extension in the server's capabilities; a client
+    """A client that declared the extension (with the MCP App MIME type) sees `_meta.ui.resourceUri` on the four
+    tools with a view, the three pages in resources/list and the extension in the server's capabilities; a client
     that declared nothing, or the extension without the MIME type, sees none of it."""
     seen: dict[str, Any] = {}
     for name, extensions in {
@@ -78,7 +80,7 @@ async def test_views_are_linked_only_for_clients_that_declared_the_extension(mod
             )
     links, pages, advertised = seen["apps"]
     assert links == {tool: {"ui": {"resourceUri": uri}} for tool, uri in TOOL_VIEWS.items()}
-    assert sorted(pages) == [(BATCH_URI, APP_MIME), (RUN_URI, APP_MIME)]
+    assert sorted(pages) == [(BATCH_URI, APP_MIME), (COMPARE_URI, APP_MIME), (RUN_URI, APP_MIME)]
     assert advertised == {UI: {}}
     assert seen["plain"] == seen["no mime type"] == ({}, [], None)
 
@@ -108,6 +110,7 @@ def exchange(capabilities: list[dict[str, Any]], *command: str) -> list[bytes]:
         ("resources/list", {}),
         ("tools/call", {"name": "summarize_batch_test", "arguments": BATCH}),
         ("tools/call", {"name": "get_test_run", "arguments": FAILED_RUN}),
+        ("tools/call", {"name": "compare_batch_tests", "arguments": COMPARE}),
     ]  # fmt: skip
     lines = [json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": requests[0][1]})]
     lines.append(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
@@ -161,7 +164,8 @@ async def test_each_page_is_one_self_contained_document_under_40_kb() -> None:
     CSP allowance to the host."""
     async with Client(demo_server(), extensions=[apps_extension()]) as client:
         listed = {resource.uri: resource for resource in (await client.list_resources()).resources}
-        for uri in (BATCH_URI, RUN_URI):
+        assert listed.keys() == PAGES.keys()
+        for uri in PAGES:
             (content,) = (await client.read_resource(uri)).contents
             html = content.text  # type: ignore[union-attr]
             assert content.mime_type == APP_MIME
@@ -210,8 +214,15 @@ async def browser_page(width: int = 900) -> AsyncIterator[Page]:
 class Host:
     """The test host page with one view mounted in it, and what the page and the view did."""
 
-    def __init__(self, page: Page, frame: Frame, requests: list[str], calls: list[tuple[str, dict[str, Any]]]):
-        self.page, self.frame, self.requests, self.calls = page, frame, requests, calls
+    def __init__(
+        self,
+        page: Page,
+        frame: Frame,
+        result: dict[str, Any],
+        requests: list[str],
+        calls: list[tuple[str, dict[str, Any]]],
+    ):
+        self.page, self.frame, self.result, self.requests, self.calls = page, frame, result, requests, calls
 
     async def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -242,13 +253,18 @@ async def mount(
     theme: str = "light",
     styles: dict[str, Any] | None = None,
     text_only: bool = False,
+    result: dict[str, Any] | None = None,
 ) -> Host:
     """Do what a host does: find the tool's view in tools/list, read it, call the tool, and hand the view the
-    result; the view's own tools/call requests are answered by calling the real server."""
+    result (or `result`, a structured result the test made, as if the tool had answered it); the view's own
+    tools/call requests are answered by calling the real server."""
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     meta = tools[tool].meta or {}
     (content,) = (await client.read_resource(meta["ui"]["resourceUri"])).contents
-    result = await client.call_tool(tool, arguments)
+    if result is None:
+        handed = wire(await client.call_tool(tool, arguments))
+    else:
+        handed = {"content": [{"type": "text", "text": json.dumps(result)}], "structuredContent": result}
     requests: list[str] = []
     calls: list[tuple[str, dict[str, Any]]] = []
 
@@ -272,7 +288,7 @@ async def mount(
     await page.evaluate(
         "options => mount(options)",
         {"html": content.text, "theme": theme, "styles": styles or {}, "toolName": tool,  # type: ignore[union-attr]
-         "toolInput": arguments, "toolResult": wire(result), "textOnly": text_only},
+         "toolInput": arguments, "toolResult": handed, "textOnly": text_only},
     )  # fmt: skip
     handle = await page.query_selector("#view")
     assert handle is not None
@@ -280,7 +296,7 @@ async def mount(
     assert frame is not None
     await frame.locator("#app > article, #app > .notice").wait_for()
     await page.wait_for_function("window.sizes.length > 0")
-    return Host(page, frame, requests, calls)
+    return Host(page, frame, handed, requests, calls)
 
 
 @needs_browser
@@ -375,11 +391,15 @@ async def test_a_host_that_passes_on_only_the_text_still_gets_the_view() -> None
 
 
 @needs_browser
-@pytest.mark.parametrize("view", ["batch", "run"])
+@pytest.mark.parametrize("view", ["batch", "run", "compare"])
 async def test_dark_theme_and_host_fonts_are_followed(view: str) -> None:
     """The host's theme and style variables are applied (its background colour and its font), and a
-    host-context-changed notification switches the theme live; screenshots of both views in the dark."""
-    tool, arguments = ("summarize_batch_test", BATCH) if view == "batch" else ("get_test_run", FAILED_RUN)
+    host-context-changed notification switches the theme live; screenshots of each view in the dark."""
+    tool, arguments = {
+        "batch": ("summarize_batch_test", BATCH),
+        "run": ("get_test_run", FAILED_RUN),
+        "compare": ("compare_batch_tests", COMPARE),
+    }[view]
     async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
         host = await mount(page, client, tool, arguments, theme="dark")
         assert await host.style("body", "backgroundColor") == "rgb(24, 24, 27)"
@@ -417,6 +437,15 @@ async def test_narrow_panel_stacks_and_a_long_transcript_scrolls_in_its_box() ->
         await host.screenshot("run-narrow")
 
 
+# How many lines each node's text takes, and how many words it has.
+WORDS_PER_LINE = """nodes => nodes.map(node => {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size;
+    return [lines, node.textContent.trim().split(/\\s+/).length];
+})"""
+
+
 @needs_browser
 async def test_batch_view_reads_at_360_px() -> None:
     """At 360 px the batch view does not overflow sideways and no word of a test's name is broken across lines
@@ -425,16 +454,191 @@ async def test_batch_view_reads_at_360_px() -> None:
         host = await mount(page, client, "summarize_batch_test", BATCH)
         frame = host.frame
         assert await frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
-        lines_and_words = await frame.locator("tbody button.open").evaluate_all(
-            """nodes => nodes.map(node => {
-                const range = document.createRange();
-                range.selectNodeContents(node);
-                const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size;
-                return [lines, node.textContent.trim().split(/\\s+/).length];
-            })"""
-        )
+        lines_and_words = await frame.locator("tbody button.open").evaluate_all(WORDS_PER_LINE)
         assert len(lines_and_words) == 3 and all(lines <= words for lines, words in lines_and_words)
         await host.screenshot("batch-narrow")
+
+
+# --- The compare view ----------------------------------------------------------------------------------------------
+
+CHANGE_LISTS = ("fixed", "regressed", "still_failing", "only_before", "only_after")
+ALWAYS_SHOWN = CHANGE_LISTS[:3]
+
+
+def batch_side(batch_id: str, **fields: Any) -> dict[str, Any]:
+    """One side of a comparison: a complete batch of 3 runs that Retell counted."""
+    engine = {"type": "retell-llm", "llm_id": "llm_1", "version": 4}
+    return {"test_case_batch_job_id": batch_id, "status": "complete", "pass_count": 2, "fail_count": 1,
+            "error_count": 0, "total_count": 3, "response_engine": engine, "runs": 3, "duplicates": 0, "pages": 1,
+            **fields}  # fmt: skip
+
+
+def change(n: int, before: str | None = "fail", after: str | None = "pass", **fields: Any) -> dict[str, Any]:
+    return {"test_case_definition_id": f"tcd_{n}", "name": f"Test number {n}", "before_status": before,
+            "after_status": after, "test_case_job_id": f"tcj_{n}", "result_explanation": None, **fields}  # fmt: skip
+
+
+def comparison(**fields: Any) -> dict[str, Any]:
+    """A compare_batch_tests result with the given fields and empty lists otherwise, checked against the tool's
+    own output model so that the view is shown what the tool can answer."""
+    result = {"before": batch_side("tcbj_before"), "after": batch_side("tcbj_after"),
+              **{name: [] for name in CHANGE_LISTS}, "not_shown": {}, "unchanged_passing": 0, "unclassified": 0,
+              "complete": True, "incomplete_reason": None, **fields}  # fmt: skip
+    return BatchComparison.model_validate(result).model_dump(mode="json")
+
+
+async def shown_lists(host: Host) -> dict[str, tuple[str, int, list[str]]]:
+    """Each list the compare view shows: its heading's count, its number of rows and the rows' names."""
+    shown = {}
+    for name in await host.frame.locator("section.changes").evaluate_all("nodes => nodes.map(n => n.dataset.list)"):
+        section = f'section[data-list="{name}"]'
+        shown[name] = (
+            await host.frame.locator(f"{section} h3 .n").inner_text(),
+            await host.frame.locator(f"{section} li").count(),
+            await host.texts(f"{section} li .name"),
+        )
+    return shown
+
+
+async def statuses(host: Host, name: str) -> list[str]:
+    """Each row's before and after status in a list, as a screen reader reads them."""
+    return await host.frame.locator(f'section[data-list="{name}"] .statuses').all_text_contents()
+
+
+@needs_browser
+async def test_compare_view_shows_both_batches_and_opens_a_run_in_place() -> None:
+    """Both batches side by side, each list counted; a row opens its run in place, and Back restores the comparison."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "compare_batch_tests", COMPARE)
+        frame, data = host.frame, host.result["structuredContent"]
+        for side in ("before", "after"):
+            batch, locator = data[side], f'[data-side="{side}"]'
+            assert await host.texts(f"{locator} h3") == [f"{side.title()} {batch['test_case_batch_job_id']}"]
+            assert await host.texts(f"{locator} .meta .badge") == [batch["status"]]
+            assert await host.texts(f"{locator} .engine") == [f"engine version {batch['response_engine']['version']}"]
+            said = [f"{batch[key + '_count']} {word}" for key, word in (("pass", "passed"), ("fail", "failed"),
+                                                                         ("error", "errored"))]  # fmt: skip
+            assert (await host.texts(f"{locator} .legend [data-kind]"))[:3] == said
+            assert (await frame.locator(f"{locator} .bar").get_attribute("aria-label") or "").endswith(
+                f"of {batch['total_count']}"
+            )
+        before = await frame.locator('[data-side="before"]').bounding_box()
+        after = await frame.locator('[data-side="after"]').bounding_box()
+        assert before and after and after["x"] >= before["x"] + before["width"] and after["y"] == before["y"]
+        assert await host.texts(".completeness") == [
+            "Comparison complete" if data["complete"] else f"Comparison incomplete: {data['incomplete_reason']}"
+        ]
+        lists = await shown_lists(host)
+        assert list(lists) == [name for name in CHANGE_LISTS if name in ALWAYS_SHOWN or data[name]]
+        for name, (heading, rows, names) in lists.items():
+            assert heading == str(rows + data["not_shown"].get(name, 0)) and rows == len(data[name])
+            assert names == [entry["name"] for entry in data[name]]
+        assert await host.texts('[data-count="unchanged_passing"]') == [
+            f"{data['unchanged_passing']} test{'' if data['unchanged_passing'] == 1 else 's'} passed in both"
+        ]
+        await host.screenshot("compare-light")
+
+        opener = frame.locator("li[data-job] button.open").first
+        job, name = await opener.evaluate("node => node.closest('li').dataset.job"), await opener.inner_text()
+        height = await page.evaluate("window.sizes.at(-1)")
+        await opener.focus()
+        await page.keyboard.press("Enter")
+        await frame.locator(".run-view").wait_for()
+        assert host.calls == [("get_test_run", {"test_case_job_id": job})]
+        assert await frame.locator("h2").inner_text() == name
+        assert await frame.evaluate("document.activeElement.tagName") == "H2"
+        await page.wait_for_function("height => window.sizes.at(-1) !== height", arg=height)
+        await frame.get_by_role("button", name="← Back to the comparison").press("Enter")
+        assert await shown_lists(host) == lists
+        assert await frame.evaluate("document.activeElement.closest('li').dataset.job") == job
+        await page.wait_for_function("height => window.sizes.at(-1) === height", arg=height)
+        assert await host.network_use() == []  # not one request, nor one refused by the view's CSP
+
+
+@needs_browser
+async def test_compare_view_lists_ten_and_says_how_many_more() -> None:
+    """Ten rows then "and 3 more"; empty lists said or left out; explanations only on regressed and still failing."""
+    result = comparison(
+        fixed=[change(n) for n in range(10)],
+        regressed=[change(10, "pass", "fail", result_explanation="Missed 'Agent confirms the order'.")],
+        only_before=[change(11, "fail", None, test_case_job_id=None)],
+        not_shown={"fixed": 3},
+        unchanged_passing=7,
+        unclassified=2,
+    )
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "compare_batch_tests", COMPARE, result=result)
+        frame = host.frame
+        lists = await shown_lists(host)
+        assert {name: (heading, rows) for name, (heading, rows, _) in lists.items()} == {
+            "fixed": ("13", 10), "regressed": ("1", 1), "still_failing": ("0", 0), "only_before": ("1", 1)
+        }  # fmt: skip
+        assert await host.texts('[data-list="fixed"] .more') == ["and 3 more"]
+        assert await host.texts('[data-list="still_failing"] .none') == ["None."]
+        assert await host.texts(".explain") == ["Missed 'Agent confirms the order'."]
+        assert await statuses(host, "regressed") == ["before: pass→ after: fail"]
+        assert await frame.locator('[data-list="fixed"] li button.open').count() == 10
+        assert await frame.locator('[data-list="only_before"] li button').count() == 0
+        assert await statuses(host, "only_before") == ["before: fail→ after: not run"]
+        assert await host.texts(".tally") == [
+            "7 tests passed in both · 2 not compared (still running, or another status)"
+        ]
+
+
+@needs_browser
+async def test_an_incomplete_comparison_says_why_and_counts_from_the_recount() -> None:
+    """Its reason said, a running batch's unfinished runs shown, an uncounted batch by its recount, reruns said."""
+    reason = "batch 'tcbj_after' is in_progress, so its runs may still change"
+    result = comparison(
+        before=batch_side("tcbj_before", status="in_progress", pass_count=1, fail_count=0, total_count=4,
+                          duplicates=2),
+        after=batch_side("tcbj_after", pass_count=None, fail_count=None, error_count=None, total_count=None,
+                         runs=5, response_engine={"type": "retell-llm", "llm_id": "llm_1"}),
+        complete=False,
+        incomplete_reason=reason,
+    )  # fmt: skip
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "compare_batch_tests", COMPARE, result=result)
+        assert await host.texts(".completeness") == [f"Comparison incomplete: {reason}"]
+        assert await host.texts('[data-side="before"] .meta .badge') == ["in_progress"]
+        assert await host.texts('[data-side="before"] .legend [data-kind]') == [
+            "1 passed", "0 failed", "0 errored", "3 not finished"
+        ]  # fmt: skip
+        assert await host.texts('[data-side="after"] .legend > span') == ["5 not counted by status", "of 5"]
+        assert await host.frame.locator('[data-side="after"] .bar').get_attribute("aria-label") == (
+            "5 not counted by status of 5"
+        )
+        assert await host.texts('[data-side="after"] .engine') == ["engine version not reported"]
+        assert await host.texts(".side > p") == ["2 older runs of rerun tests not compared"]
+
+
+@needs_browser
+async def test_compare_view_reads_at_360_px() -> None:
+    """At 360 px the batches stack, nothing overflows sideways and no word of a long name breaks across lines."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page(width=360) as page:
+        host = await mount(page, client, "compare_batch_tests", COMPARE)
+        frame = host.frame
+        before = await frame.locator('[data-side="before"]').bounding_box()
+        after = await frame.locator('[data-side="after"]').bounding_box()
+        assert before and after and after["y"] >= before["y"] + before["height"]
+        assert await frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        await host.screenshot("compare-narrow")
+    words = " ".join(["Caller", "asks", "about", "international", "delivery"] * 8)
+    long_id = "tcbj_" + "x" * 123
+    result = comparison(
+        before=batch_side(long_id),
+        after=batch_side(long_id.replace("x", "y")),
+        regressed=[change(n, "pass", "error", name=f"{words} {n}", result_explanation=words) for n in range(3)],
+        still_failing=[change(3, name="Unbroken" * 20, result_explanation="x" * 400)],
+        complete=False,
+        incomplete_reason=f"batch '{long_id}': recounted 3 runs but Retell counts 4",
+    )
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page(width=360) as page:
+        host = await mount(page, client, "compare_batch_tests", COMPARE, result=result)
+        frame = host.frame
+        assert await frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        lines_and_words = await frame.locator('[data-list="regressed"] button.open').evaluate_all(WORDS_PER_LINE)
+        assert len(lines_and_words) == 3 and all(1 < lines <= words for lines, words in lines_and_words)
 
 
 # The host's own fonts, handed over as `hostContext.styles.css.fonts`: "CSS for font loading (@font-face rules or
@@ -544,7 +748,9 @@ HOSTILE = '<script>window.pwned = 1</script><img src="http://127.0.0.1:9/x.png" 
 @needs_browser
 async def test_vendor_text_is_shown_as_text_never_as_html() -> None:
     """Markup in every vendor string the run view shows (name, explanation, turns, tool name and arguments,
-    metrics) renders as literal text: no element is made from it, no script runs, nothing is fetched."""
+    metrics) and the compare view shows (batch IDs, statuses, engine versions, the incomplete reason, test names,
+    definition IDs, explanations) renders as literal text: no element is made from it, no script runs, nothing is
+    fetched."""
     vendors = FakeVendors()
     run = {
         **RETELL_RUN,
@@ -569,12 +775,31 @@ async def test_vendor_text_is_shown_as_text_never_as_html() -> None:
         # content, metric: ten places, each the literal markup
         assert (await frame.locator("#app").text_content() or "").count(HOSTILE) == 10
         assert await host.network_use() == []
+    hostile_side = batch_side(HOSTILE, status=HOSTILE, response_engine={"version": HOSTILE})
+    result = comparison(
+        before=hostile_side,
+        after=hostile_side,
+        regressed=[change(1, HOSTILE, HOSTILE, name=HOSTILE, result_explanation=HOSTILE)],
+        only_before=[change(2, HOSTILE, None, name=None, test_case_definition_id=HOSTILE, test_case_job_id=None)],
+        complete=False,
+        incomplete_reason=HOSTILE,
+    )
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "compare_batch_tests", COMPARE, result=result)
+        frame = host.frame
+        assert await frame.locator("#app img, #app script").count() == 0
+        assert await frame.evaluate("window.pwned") is None
+        assert await frame.locator('[data-list="regressed"] button.open').inner_text() == HOSTILE
+        # per side its ID, status and engine version; the reason; the regressed row's name, both statuses and
+        # explanation; the only-before row's definition ID (standing for its name) and status: thirteen places
+        assert (await frame.locator("#app").text_content() or "").count(HOSTILE) == 13
+        assert await host.network_use() == []
 
 
 @needs_browser
 async def test_an_error_result_and_a_failed_run_lookup_are_shown_not_thrown() -> None:
-    """An error result gets a notice with the contract's code and message; so does a run the batch view cannot
-    fetch, with the way back to the batch still there."""
+    """An error result gets a notice with the contract's code and message; so does a run the batch view or the
+    compare view cannot fetch, with the way back to the batch or the comparison still there."""
     vendors = FakeVendors()
     batch = {"test_case_batch_job_id": "tcbj_1", "status": "complete", "fail_count": 1, "total_count": 1}
     gone = {**RETELL_RUN, "test_case_job_id": "tcj_gone"}
@@ -599,3 +824,11 @@ async def test_an_error_result_and_a_failed_run_lookup_are_shown_not_thrown() ->
         assert "not_found" in await host.frame.locator(".notice").inner_text()
         await host.frame.get_by_role("button", name="← Back to the batch").click()
         assert await host.frame.locator("tbody tr").count() == 1
+    result = comparison(regressed=[change(1, "pass", "fail", test_case_job_id="tcj_gone")])
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "compare_batch_tests", COMPARE, result=result)
+        await host.frame.locator("li button.open").click()
+        await host.frame.locator(".notice").wait_for()
+        assert "not_found" in await host.frame.locator(".notice").inner_text()
+        await host.frame.get_by_role("button", name="← Back to the comparison").click()
+        assert await host.frame.locator('[data-list="regressed"] li').count() == 1

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_server.views import BATCH_URI, RUN_URI, TOOL_VIEWS
+from mcp_server.views import BATCH_URI, COMPARE_URI, RUN_URI, TOOL_VIEWS
 from tests.test_http import http_server
 from tests.test_views import APP_MIME, UI, apps_extension
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 ALL_OF_THEM = (
     {tool: {"ui": {"resourceUri": uri}} for tool, uri in TOOL_VIEWS.items()},
-    [BATCH_URI, RUN_URI],
+    [BATCH_URI, COMPARE_URI, RUN_URI],
     {UI: {}},
 )
 NONE_OF_THEM: tuple[dict[str, Any], list[str], None] = ({}, [], None)
@@ -55,6 +55,6 @@ async def test_views_are_advertised_and_given_where_each_request_knows_its_clien
     extra: tuple[str, ...], mode: Literal["legacy", "auto"]
 ) -> None:
     """Under 2026-07-28 each request carries the client's capabilities, so a stateless server shows the views; with
-    sessions the handshake is remembered: either way the extension, the three links and the two pages."""
+    sessions the handshake is remembered: either way the extension, the four links and the three pages."""
     with http_server(*extra) as url:
         assert await views_seen(url, mode) == ALL_OF_THEM

@@ -1,6 +1,6 @@
-"""MCP App views (the `io.modelcontextprotocol/ui` extension): a batch view and a run view that hosts such as Claude
-and VS Code render beside the conversation. Only a client that declared the extension sees them: for every other
-client `tools/list`, `resources/list` and the handshake stay exactly what they are without views.
+"""MCP App views (the `io.modelcontextprotocol/ui` extension): a batch view, a run view and a compare view that hosts
+such as Claude and VS Code render beside the conversation. Only a client that declared the extension sees them: for
+every other client `tools/list`, `resources/list` and the handshake stay exactly what they are without views.
 
 The SDK's `mcp.server.apps.Apps` stamps `_meta.ui` on a tool for every client; these views must cost nothing for
 clients that cannot show them, so a middleware adds the links per request instead, from the client's declared
@@ -29,12 +29,20 @@ from mcp_server import __version__
 HERE = Path(__file__).parent
 BATCH_URI = "ui://retell-tela/batch.html"
 RUN_URI = "ui://retell-tela/run.html"
+COMPARE_URI = "ui://retell-tela/compare.html"
 
-# Which tool's result each view shows. The batch page carries the run view too: choosing a run shows it in place.
-TOOL_VIEWS = {"summarize_batch_test": BATCH_URI, "get_test_run": RUN_URI, "wait_for_test_run": RUN_URI}
+# Which tool's result each view shows. The batch and compare pages carry the run view too: choosing a run shows it in
+# place.
+TOOL_VIEWS = {
+    "summarize_batch_test": BATCH_URI,
+    "get_test_run": RUN_URI,
+    "wait_for_test_run": RUN_URI,
+    "compare_batch_tests": COMPARE_URI,
+}
 PAGES = {
     BATCH_URI: ("Retell batch test", ("host.js", "run.js", "batch.js")),
     RUN_URI: ("Retell test run", ("host.js", "run.js")),
+    COMPARE_URI: ("Retell batch comparison", ("host.js", "run.js", "compare.js")),
 }
 # `_meta.ui` of each page: no domain of any kind allowed (the host's CSP then forbids all network use), and a
 # border, since the tables and the transcript read better framed.

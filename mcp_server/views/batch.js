@@ -1,39 +1,18 @@
 // The batch view: counts as a bar, the failed and errored runs as a table; choosing one shows its run in place.
-function count(...candidates) {
-  const found = candidates.find((value) => Number.isInteger(value) && value >= 0);
-  return found === undefined ? 0 : found;
-}
-
 const COLUMNS = [
   { key: "name", label: "Test" },
   { key: "status", label: "Status" },
   { key: "result_explanation", label: "Explanation" },
 ];
 
-function countsBar(summary) {
+function batchCounts(summary) {
   const recount = isObject(summary.counts) ? summary.counts : {};
   const parts = {
     pass: count(summary.pass_count, recount.pass),
     fail: count(summary.fail_count, recount.fail),
     error: count(summary.error_count, recount.error),
   };
-  const total = count(summary.total_count, summary.total_runs);
-  parts.other = Math.max(0, total - parts.pass - parts.fail - parts.error);
-  const words = { pass: "passed", fail: "failed", error: "errored", other: "not finished" };
-  const said = Object.keys(parts).filter((key) => key !== "other" || parts.other).map((key) => parts[key] + " " + words[key]);
-  const bar = el("div", { class: "bar", role: "img", "aria-label": said.join(", ") + " of " + total });
-  const legend = el("div", { class: "legend" });
-  for (const key of Object.keys(parts)) {
-    if (!parts[key] && key === "other") continue;
-    if (parts[key]) {
-      const segment = el("span", { class: "s-" + key, "data-count": parts[key] });
-      segment.style.flexGrow = String(parts[key]);
-      bar.append(segment);
-    }
-    legend.append(el("span", { class: "s-" + key, "data-kind": key }, el("b", {}, String(parts[key])), " " + words[key]));
-  }
-  legend.append(el("span", { class: "muted" }, "of " + total));
-  return [bar, legend];
+  return countsBar(parts, count(summary.total_count, summary.total_runs));
 }
 
 function failedTable(summary) {
@@ -68,7 +47,7 @@ function failedTable(summary) {
   function row(run) {
     const id = text(run.test_case_job_id);
     const open = el("button", { type: "button", class: "open", title: "Show run " + id }, text(run.name) || id);
-    open.addEventListener("click", () => openRun(id, open));
+    open.addEventListener("click", () => openRun(id, open, "← Back to the batch"));
     return el("tr", { "data-job": id }, el("td", {}, open), el("td", {}, badge(run.status)), el("td", { class: "explain" }, text(run.result_explanation)));
   }
   filter.addEventListener("input", () => { state.query = filter.value; fill(); });
@@ -84,24 +63,6 @@ function failedTable(summary) {
   );
 }
 
-async function openRun(id, trigger) {
-  const batchPage = app.firstElementChild; // kept while the run is shown, so its filter and sort survive the way back
-  const back = el("button", { type: "button", class: "back" }, "← Back to the batch");
-  back.addEventListener("click", () => {
-    show(batchPage);
-    trigger.focus();
-  });
-  show(el("div", {}, back, el("p", { class: "muted" }, "Loading run " + id + "…")));
-  let view;
-  try {
-    view = render(await host.request("tools/call", { name: "get_test_run", arguments: { test_case_job_id: id } }), back);
-  } catch (error) {
-    view = notice("The host could not call get_test_run", error.message, back);
-  }
-  show(view);
-  (view.focusTarget || back).focus();
-}
-
 function batchView(summary) {
   const complete = summary.complete === true;
   return el(
@@ -109,7 +70,7 @@ function batchView(summary) {
     { class: "batch-view" },
     el("h2", {}, "Batch ", el("code", {}, text(summary.test_case_batch_job_id))),
     el("div", { class: "meta" }, badge(summary.status), el("span", { class: "completeness" }, complete ? "Summary complete" : "Summary incomplete: " + (text(summary.incomplete_reason) || "no reason given"))),
-    countsBar(summary),
+    batchCounts(summary),
     failedTable(summary),
   );
 }

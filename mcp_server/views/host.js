@@ -67,10 +67,38 @@ function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+// The first count that is a whole number of at least 0 (Retell's, then the recount), else 0.
+function count(...candidates) {
+  const found = candidates.find((value) => Number.isInteger(value) && value >= 0);
+  return found === undefined ? 0 : found;
+}
+
 const KNOWN_STATUSES = ["pass", "fail", "error"];
 function badge(status) {
   const name = text(status) || "unknown";
   return el("span", { class: "badge s-" + (KNOWN_STATUSES.includes(name) ? name : "other") }, name);
+}
+
+// A batch's counts as a bar and its legend: `parts` has the pass / fail / error counts that are known (none, when the
+// runs were not counted by status), and what the total leaves over is `otherWord`.
+function countsBar(parts, total, otherWord) {
+  const counted = Object.values(parts).reduce((sum, value) => sum + value, 0);
+  parts = { ...parts, other: Math.max(0, total - counted) };
+  const words = { pass: "passed", fail: "failed", error: "errored", other: otherWord || "not finished" };
+  const said = Object.keys(parts).filter((key) => key !== "other" || parts.other).map((key) => parts[key] + " " + words[key]);
+  const bar = el("div", { class: "bar", role: "img", "aria-label": said.join(", ") + " of " + total });
+  const legend = el("div", { class: "legend" });
+  for (const key of Object.keys(parts)) {
+    if (!parts[key] && key === "other") continue;
+    if (parts[key]) {
+      const segment = el("span", { class: "s-" + key, "data-count": parts[key] });
+      segment.style.flexGrow = String(parts[key]);
+      bar.append(segment);
+    }
+    legend.append(el("span", { class: "s-" + key, "data-kind": key }, el("b", {}, String(parts[key])), " " + words[key]));
+  }
+  legend.append(el("span", { class: "muted" }, "of " + total));
+  return [bar, legend];
 }
 
 function notice(title, detail, ...more) {

@@ -122,4 +122,23 @@ function runView(run, back) {
   return view;
 }
 
+// Show a run in place of the page that lists it (the batch or the comparison), with a button back to that page.
+async function openRun(id, trigger, backLabel) {
+  const listing = app.firstElementChild; // kept while the run is shown, so its filter and sort survive the way back
+  const back = el("button", { type: "button", class: "back" }, backLabel);
+  back.addEventListener("click", () => {
+    show(listing);
+    trigger.focus();
+  });
+  show(el("div", {}, back, el("p", { class: "muted" }, "Loading run " + id + "…")));
+  let view;
+  try {
+    view = render(await host.request("tools/call", { name: "get_test_run", arguments: { test_case_job_id: id } }), back);
+  } catch (error) {
+    view = notice("The host could not call get_test_run", error.message, back);
+  }
+  show(view);
+  (view.focusTarget || back).focus();
+}
+
 views.push({ matches: (data) => "test_case_job_id" in data && !("failed" in data), render: runView });
