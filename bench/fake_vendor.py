@@ -5,11 +5,14 @@ GET /get-test-run/{id} answers a finished Retell test run (about 5 KB, with a tr
 GET /v2/get-call/{id} a Retell call of the same size (for the Node peer). IDs starting with `slow-` are
 answered after 100 ms, like a real vendor under load; IDs starting with `big-` get a ~9.6 MiB run made of many small
 keys (110,000 turns), the shape that costs a server the most memory once parsed (bench/memory.py).
+GET /get-batch-test/{id} and GET /v2/list-test-runs/{id} serve two 5,000-run batches, `bench-before` and
+`bench-after` (each page of runs after 100 ms, as `slow-` reads): what bench/compare.py compares and summarizes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 
@@ -52,6 +55,41 @@ def run(job_id: str) -> bytes:
     ).encode()
 
 
+BATCH_RUNS = 5000
+# Which runs fail in each batch: the change fixed some tests and broke others.
+FAILS = {"bench-before": lambda i: i % 10 == 0, "bench-after": lambda i: i % 10 == 5}
+
+
+def batch(batch_id: str) -> bytes:
+    fails = sum(FAILS[batch_id](i) for i in range(BATCH_RUNS))
+    return json.dumps(
+        {
+            "test_case_batch_job_id": batch_id,
+            "status": "complete",
+            "response_engine": {"type": "retell-llm", "llm_id": "llm_bench", "version": 3},
+            "pass_count": BATCH_RUNS - fails,
+            "fail_count": fails,
+            "error_count": 0,
+            "total_count": BATCH_RUNS,
+        }
+    ).encode()
+
+
+@functools.cache
+def runs_page(batch_id: str, query: str) -> bytes:
+    """One page of a batch's runs, made once: the vendor's own time is its 100 ms, not ours to measure."""
+    params = dict(pair.split("=", 1) for pair in query.split("&") if "=" in pair)
+    limit, start = int(params.get("limit", "50")), int(params.get("pagination_key", "p0")[1:])
+    items = []
+    for i in range(start, min(start + limit, BATCH_RUNS)):
+        item = json.loads(run(f"{batch_id}-{i}"))
+        item |= {"test_case_definition_id": f"tcd_bench_{i}", "status": "fail" if FAILS[batch_id](i) else "pass"}
+        items.append(item)
+    more = start + limit < BATCH_RUNS
+    page = {"items": items, "has_more": more, "pagination_key": f"p{start + limit}" if more else None}
+    return json.dumps(page).encode()
+
+
 def call(call_id: str) -> bytes:
     return json.dumps(
         {
@@ -80,6 +118,11 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
                 await asyncio.sleep(SLOW_SECONDS)
             if path.startswith("/get-test-run/"):
                 status, body = b"200 OK", run(item)
+            elif path.startswith("/get-batch-test/") and item in FAILS:
+                status, body = b"200 OK", batch(item)
+            elif path.startswith("/v2/list-test-runs/") and item in FAILS:
+                await asyncio.sleep(SLOW_SECONDS)
+                status, body = b"200 OK", runs_page(item, path.partition("?")[2])
             elif path.startswith("/v2/get-call/"):
                 status, body = b"200 OK", call(item)
             else:

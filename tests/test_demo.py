@@ -28,6 +28,11 @@ READS: dict[str, dict[str, Any]] = {
     "wait_for_test_run": {"test_case_job_id": "tcj_demo_passed"},
     "list_batch_tests": {"agent_id": DEMO_AGENT_ID},
     "list_test_case_definitions": {"llm_id": "llm_demo_support"},
+    "get_response_engine": {"test_case_job_id": "tcj_demo_failed"},
+    "list_agent_versions": {"agent_id": DEMO_AGENT_ID},
+    "compare_batch_tests": {"before_batch_id": "tcbj_demo_baseline", "after_batch_id": "tcbj_demo_latest"},
+    "get_prompt_version": {"id": DEMO_PROMPT_VERSION_ID},
+    "list_prompt_versions": {"prompt_id": DEMO_PROMPT_ID},
 }
 
 
@@ -50,8 +55,9 @@ async def test_every_read_tool_answers_something_real_in_the_demo(tool: str) -> 
 
 
 async def test_the_readme_walkthrough_runs_in_one_session() -> None:
-    """Find the last batch of agent_demo_support, summarize it, diagnose its failure, rerun the failed test, wait
-    for the rerun, and summarize it: every step answers, and the rerun goes from in_progress to complete."""
+    """The README's loop, row by row, in one session: find the last batch of agent_demo_support, summarize it,
+    diagnose its failure, read the prompt that ran (version 3 lost the refund rule), see what version 3 changed
+    against the batch before it, rerun the refund test on version 2 (which has the rule) and watch it pass."""
     clock = FakeClock()
     async with demo_client(clock) as client:
         batches = (await client.call_tool("list_batch_tests", {"agent_id": DEMO_AGENT_ID})).structured_content
@@ -69,12 +75,40 @@ async def test_the_readme_walkthrough_runs_in_one_session() -> None:
         assert failure["test_case_job_id"] == "tcj_demo_failed"
 
         prompt = await client.get_prompt("diagnose_test_run", {"test_case_job_id": failure["test_case_job_id"]})
-        assert "get_test_run" in prompt.messages[0].content.text  # type: ignore[union-attr]
+        assert "get_response_engine test_case_job_id=tcj_demo_failed" in prompt.messages[0].content.text  # type: ignore[union-attr]
         run = (await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})).structured_content
         assert run is not None and run["status"] == "fail" and run["test_case_definition_id"] == "tcd_demo_refund"
 
+        # "What did the agent's prompt say?"
+        engine = (
+            await client.call_tool("get_response_engine", {"test_case_job_id": "tcj_demo_failed"})
+        ).structured_content
+        assert engine is not None
+        assert engine["response_engine"] == {"type": "retell-llm", "llm_id": "llm_demo_support", "version": 3}
+        states = {state["name"]: state["state_prompt"] for state in engine["engine"]["states"]}
+        assert "offer a refund" not in states["order_help"]
+        versions = (await client.call_tool("list_agent_versions", {"agent_id": DEMO_AGENT_ID})).structured_content
+        assert versions is not None
+        assert [(v["version"], v["is_published"]) for v in versions["items"]] == [(3, False), (2, True), (1, True)]
+        before = (
+            await client.call_tool("get_response_engine", {"agent_id": DEMO_AGENT_ID, "version": 2})
+        ).structured_content
+        assert before is not None and "offer a refund" in str(before["engine"]["states"])
+
+        # "What did my change fix?"
+        compared = (
+            await client.call_tool(
+                "compare_batch_tests", {"before_batch_id": "tcbj_demo_baseline", "after_batch_id": latest}
+            )
+        ).structured_content
+        assert compared is not None and compared["complete"] is True
+        assert {key: [change["test_case_definition_id"] for change in compared[key]] for key in
+                ("fixed", "regressed", "still_failing")} == {"fixed": ["tcd_demo_greeting"],
+                "regressed": ["tcd_demo_refund"], "still_failing": ["tcd_demo_human", "tcd_demo_address"]}  # fmt: skip
+
         started = await client.call_tool(
-            "run_batch_test", {"test_case_definition_ids": ["tcd_demo_refund"], "agent_id": DEMO_AGENT_ID}
+            "run_batch_test",
+            {"test_case_definition_ids": ["tcd_demo_refund"], "agent_id": DEMO_AGENT_ID, "version": 2},
         )
         rerun = started.structured_content
         assert rerun is not None and rerun["status"] == "in_progress"
@@ -87,9 +121,6 @@ async def test_the_readme_walkthrough_runs_in_one_session() -> None:
         assert final is not None and final["status"] == "complete" and final["complete"] is True
         assert final["counts"] == {"pass": 1} and final["failed"] == []
         assert clock.slept  # it waited: the rerun was still running at first
-
-        newest = (await client.call_tool("list_batch_tests", {"agent_id": DEMO_AGENT_ID})).structured_content
-        assert newest is not None and newest["items"][0]["test_case_batch_job_id"] == "tcbj_demo_rerun_1"
 
 
 async def test_tela_runs_in_the_demo() -> None:
