@@ -31,7 +31,7 @@ def config_rows(settings: Settings) -> list[tuple[str, str, str]]:
     for key in setting_keys():
         section, _, name = key.rpartition(".")
         value = getattr(getattr(settings, section) if section else settings, name)
-        if name == "api_key":
+        if name in ("api_key", "request_state_key"):
             shown = "(not set)" if value is None else mask_secret(value.get_secret_value())
         elif isinstance(value, list):
             shown = ",".join(value)

@@ -64,6 +64,12 @@ def _common_options() -> argparse.ArgumentParser:
         help="list and allow the tools that start test runs (they spend vendor credits)",
     )
     common.add_argument(
+        "--allow-edits",
+        action="store_true",
+        default=None,
+        help="list and allow the tools that write tests and draft new agent or prompt versions (never live ones)",
+    )
+    common.add_argument(
         "--toolsets",
         metavar="LIST",
         help="comma list of the vendors whose tools are listed: retell, tela (default both)",
@@ -127,6 +133,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "max_response_bytes": args.max_response_bytes,
         "log_level": args.log_level,
         "allow_runs": args.allow_runs,
+        "allow_edits": args.allow_edits,
         "app_views": args.app_views,
         "toolsets": args.toolsets,
     }

@@ -31,6 +31,11 @@ ENV_VARS: dict[str, str] = {
     "log_level": "RETELL_TELA_MCP_LOG_LEVEL",
     "cache_ttl_seconds": "RETELL_TELA_MCP_CACHE_TTL",
     "allow_runs": "RETELL_TELA_MCP_ALLOW_RUNS",
+    "allow_edits": "RETELL_TELA_MCP_ALLOW_EDITS",
+    "confirm_writes": "RETELL_TELA_MCP_CONFIRM_WRITES",
+    "request_state_key": "RETELL_TELA_MCP_REQUEST_STATE_KEY",
+    "oauth_issuer": "RETELL_TELA_MCP_OAUTH_ISSUER",
+    "oauth_resource": "RETELL_TELA_MCP_OAUTH_RESOURCE",
     "app_views": "RETELL_TELA_MCP_APP_VIEWS",
     "toolsets": "RETELL_TELA_MCP_TOOLSETS",
 }
@@ -161,6 +166,18 @@ class Settings(BaseModel):
     vendor_max_connections: int = Field(default=100, ge=1, le=1000)
     # Off by default: the tools that start runs (and spend vendor credits) are not even listed unless enabled.
     allow_runs: bool = False
+    # Off by default: the tools that write tests and draft new versions are not listed unless enabled.
+    allow_edits: bool = False
+    # Every write asks the user first, where the client can be asked (elicitation); false: the opt-in is the consent.
+    confirm_writes: bool = True
+    # Stateless HTTP replicas seal a write's confirmation round trip (protocol 2026-07-28) with this shared key, so
+    # any replica can take the answer; without it each process makes its own key and a round trip must come back to
+    # the replica that asked.
+    request_state_key: SecretStr | None = None
+    # HTTP: accept JWT access tokens from this OAuth issuer (for this server's public URL, `oauth_resource`) instead
+    # of the static token. Both or neither.
+    oauth_issuer: str | None = None
+    oauth_resource: str | None = None
     # MCP App views of a batch and a run, for clients that declared the extension (others never see them).
     app_views: bool = True
     # Which vendors' tools, prompts and resources are listed: most users have one vendor, and every tool listed
@@ -169,6 +186,15 @@ class Settings(BaseModel):
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
     _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("request_state_key", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes (for example the output of: openssl rand -hex 32)")
+        return value
 
     @field_validator("toolsets", mode="after")
     @classmethod
@@ -195,8 +221,9 @@ class Settings(BaseModel):
         return list(self._warnings)
 
     def secrets(self) -> list[str]:
-        """The configured API keys in clear, for redaction only."""
-        return [v.api_key.get_secret_value() for v in (self.retell, self.tela) if v.api_key is not None]
+        """The configured API keys (and the request-state key) in clear, for redaction only."""
+        keys = [v.api_key.get_secret_value() for v in (self.retell, self.tela) if v.api_key is not None]
+        return keys + ([self.request_state_key.get_secret_value()] if self.request_state_key is not None else [])
 
 
 def setting_keys() -> list[str]:

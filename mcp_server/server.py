@@ -8,6 +8,7 @@ from typing import Any
 import httpx2
 from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.request_state import RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
@@ -127,7 +128,7 @@ def build_server(
     middleware: list[ServerMiddleware[Any]] = [ClientScopeMiddleware(single_client=single_client), answers]
     if settings.app_views:
         middleware.append(ViewsMiddleware(stateless=stateless))
-    levels = {"read", *(["runs"] if settings.allow_runs else [])}
+    levels = {"read", *(["runs"] if settings.allow_runs else []), *(["edits"] if settings.allow_edits else [])}
     server = RetellTelaServer(
         SERVER_NAME,
         version=__version__,
@@ -136,6 +137,11 @@ def build_server(
         lifespan=lifespan,
         log_level=settings.log_level,
         middleware=middleware,
+        # A write's confirmation round trip (2026-07-28) comes back sealed; replicas sharing a key accept each
+        # other's. Without one the SDK seals with a key of this process's own.
+        request_state_security=RequestStateSecurity(keys=[settings.request_state_key.get_secret_value()])
+        if settings.request_state_key is not None
+        else None,
         tools=[spec.build() for spec in TOOLS if spec.vendor in vendors and spec.level in levels],
     )
     server.answers = answers
