@@ -10,7 +10,9 @@ UpstreamError                        base; never raised itself
  ├── UpstreamFault                   upstream_error         other 4xx, or 5xx after retries
  ├── UpstreamTimeout                 timeout                no answer in time, after retries
  ├── Unreachable                     unreachable            connection refused/reset, DNS, TLS, after retries
- └── BadUpstreamResponse             bad_upstream_response  a 2xx whose body is not a JSON object, or too large
+ ├── BadUpstreamResponse             bad_upstream_response  a 2xx whose body is not a JSON object, or too large
+ ├── Declined                        declined               the user declined or cancelled a write; nothing was sent
+ └── UnsafeEdit                      unsafe_edit            a write would change what live traffic uses; not sent
 """
 
 from __future__ import annotations
@@ -129,3 +131,16 @@ class BadUpstreamResponse(UpstreamError):
     """Raised on a 2xx whose body is not a JSON object, or is larger than `max_response_bytes`."""
 
     code = "bad_upstream_response"
+
+
+class Declined(UpstreamError):
+    """Raised when the user declines or cancels a write's confirmation: nothing was sent."""
+
+    code = "declined"
+
+
+class UnsafeEdit(UpstreamError):
+    """Raised when a write would change what live traffic uses (a published version, or a draft that phone numbers
+    bound to `latest` would serve at once): only the reads that found it were made."""
+
+    code = "unsafe_edit"

@@ -22,6 +22,7 @@ from mcp_types import (
 
 from mcp_server import __version__
 from mcp_server.answers import AnswerLifetime
+from mcp_server.auth import ScopeMiddleware
 from mcp_server.completions import ClientScopeMiddleware, SeenIds
 from mcp_server.config import Settings
 from mcp_server.errors import PROVIDER_NAMES, Provider
@@ -30,6 +31,7 @@ from mcp_server.resources import TEMPLATES
 from mcp_server.stdio import Wire, stdio_streams
 from mcp_server.tools import TOOLS
 from mcp_server.tools.base import Runtime
+from mcp_server.tools.writes import WriteArguments
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 from mcp_server.upstream.vendors import open_upstreams
 from mcp_server.views import ViewsMiddleware, view_resources
@@ -121,14 +123,17 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
         async with open_upstreams(settings, transport=transport, clock=clock) as upstreams:
-            yield Runtime(upstreams.retell, upstreams.tela, seen, clock)
+            yield Runtime(upstreams.retell, upstreams.tela, seen, clock, settings.confirm_writes)
 
     vendors = {provider for provider in PROVIDER_NAMES if provider in settings.toolsets}
     answers = AnswerLifetime()
-    middleware: list[ServerMiddleware[Any]] = [ClientScopeMiddleware(single_client=single_client), answers]
+    levels = {"read", *(["runs"] if settings.allow_runs else []), *(["edits"] if settings.allow_edits else [])}
+    tools = [spec for spec in TOOLS if spec.vendor in vendors and spec.level in levels]
+    writes = WriteArguments({spec.name: spec.vendor for spec in tools if spec.level != "read"})
+    middleware: list[ServerMiddleware[Any]] = [ClientScopeMiddleware(single_client=single_client), answers, writes]
+    middleware.insert(0, ScopeMiddleware())  # outermost: under OAuth, what each token may see and do, first
     if settings.app_views:
         middleware.append(ViewsMiddleware(stateless=stateless))
-    levels = {"read", *(["runs"] if settings.allow_runs else []), *(["edits"] if settings.allow_edits else [])}
     server = RetellTelaServer(
         SERVER_NAME,
         version=__version__,
@@ -142,7 +147,7 @@ def build_server(
         request_state_security=RequestStateSecurity(keys=[settings.request_state_key.get_secret_value()])
         if settings.request_state_key is not None
         else None,
-        tools=[spec.build() for spec in TOOLS if spec.vendor in vendors and spec.level in levels],
+        tools=[spec.build() for spec in tools],
     )
     server.answers = answers
     if settings.app_views and "retell" in vendors:

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from mcp_server.tools import retell, tela, workflow
+from mcp_server.tools import edits, retell, tela, workflow
 from mcp_server.tools.base import LEVELS, ToolSpec
 
 TOOLS: tuple[ToolSpec, ...] = tuple(
-    sorted((*retell.TOOLS, *workflow.TOOLS, *tela.TOOLS), key=lambda spec: LEVELS.index(spec.level))
+    sorted((*retell.TOOLS, *workflow.TOOLS, *tela.TOOLS, *edits.TOOLS), key=lambda spec: LEVELS.index(spec.level))
 )

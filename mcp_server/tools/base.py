@@ -32,12 +32,13 @@ LEVELS: tuple[Level, ...] = ("read", "runs", "edits")
 @dataclass(frozen=True)
 class Runtime:
     """What the server's lifespan holds for its tools: each vendor's client, the IDs each client has been shown
-    (for completions), and the clock that waits and deadlines count on."""
+    (for completions), the clock that waits and deadlines count on, and whether writes ask the user first."""
 
     retell: RetellClient
     tela: TelaClient
     seen: SeenIds
     clock: Clock
+    confirm_writes: bool = True
 
 
 Ctx = Context[Runtime, Any]
@@ -87,21 +88,28 @@ class ToolSpec:
 def lean_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A tool's input schema without what only costs the model tokens: the SDK's auto-generated titles (the
     argument model's name, each argument's name re-spelt), and for an optional `X | None = None` argument the
-    `null` branch and `default: null` (leaving the argument out means the same)."""
+    `null` branch and `default: null` (leaving the argument out means the same); the same inside the definitions
+    of nested arguments (`$defs`), whose descriptions are put on one line."""
     lean = {key: value for key, value in schema.items() if key != "title"}
-    properties: dict[str, Any] = {}
-    for name, prop in schema.get("properties", {}).items():
-        prop = {key: value for key, value in prop.items() if key != "title"}
-        branches = prop.get("anyOf")
-        if prop.get("default", ...) is None and isinstance(branches, list) and {"type": "null"} in branches:
-            others = [branch for branch in branches if branch != {"type": "null"}]
-            if len(others) == 1:
-                rest = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
-                prop = {**others[0], **rest}
-        properties[name] = prop
+    if isinstance(lean.get("description"), str):
+        lean["description"] = " ".join(lean["description"].split())
+    properties = {name: _lean_property(prop) for name, prop in schema.get("properties", {}).items()}
     if properties:
         lean["properties"] = properties
+    if "$defs" in schema:
+        lean["$defs"] = {name: lean_input_schema(definition) for name, definition in schema["$defs"].items()}
     return lean
+
+
+def _lean_property(prop: dict[str, Any]) -> dict[str, Any]:
+    prop = {key: value for key, value in prop.items() if key != "title"}
+    branches = prop.get("anyOf")
+    if prop.get("default", ...) is None and isinstance(branches, list) and {"type": "null"} in branches:
+        others = [branch for branch in branches if branch != {"type": "null"}]
+        if len(others) == 1:
+            rest = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
+            prop = {**others[0], **rest}
+    return prop
 
 
 def compact_json(value: object) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+from mcp.server.elicitation import ElicitationResult
+from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import CallToolResult
 from pydantic import Field
 
@@ -22,15 +25,20 @@ from mcp_server.tools.base import (
     answer,
     runtime,
 )
+from mcp_server.tools.writes import Confirm, Prepared, ask, prepare, written
+from mcp_server.upstream.ids import check_ids
 from mcp_server.upstream.retell import (
+    Engine,
     RetellAgentVersionPage,
     RetellBatchTest,
     RetellBatchTestPage,
+    RetellClient,
     RetellDefinitionPage,
     RetellResponseEngine,
     RetellTestCaseDefinition,
     RetellTestRun,
     RetellTestRunPage,
+    choose_engine,
 )
 
 
@@ -135,9 +143,53 @@ async def list_agent_versions(
     return await answer(ctx, "list_agent_versions", "retell", fetch)
 
 
+@dataclass(frozen=True)
+class BatchRun:
+    """A checked batch test to start: the definitions, the engine they run against, at `version` (None: latest)."""
+
+    definitions: list[str]
+    engine: Engine
+    version: int | None
+
+
+async def _prepare_batch_run(
+    retell: RetellClient,
+    definitions: list[str],
+    choice: tuple[str | None, str | None, str | None],
+    version: int | None,
+) -> tuple[BatchRun, str]:
+    chosen = choose_engine(*choice)
+    checked = check_ids(definitions, argument="test_case_definition_ids", provider="retell")
+    engine = await retell.resolve(chosen, retell.deadline())
+    whose = f"agent {chosen.agent_id} ({engine})" if chosen.agent_id else str(engine)
+    at = f"version {version}" if version is not None else "its latest version"
+    tests = f"{len(checked)} Retell test{'s' if len(checked) != 1 else ''}"
+    return BatchRun(checked, engine, version), f"Start {tests} on {whose}, {at}? Runs cost Retell credits."
+
+
+async def prepare_batch_run(
+    ctx: Ctx,
+    test_case_definition_ids: list[str],
+    agent_id: str | None,
+    llm_id: str | None,
+    conversation_flow_id: str | None,
+    version: int | None,
+) -> Prepared[BatchRun]:
+    choice = (agent_id, llm_id, conversation_flow_id)
+    return await prepare(_prepare_batch_run(runtime(ctx).retell, test_case_definition_ids, choice, version))
+
+
+async def confirm_batch_run(
+    prepared: Annotated[Prepared[BatchRun], Resolve(prepare_batch_run)], ctx: Ctx
+) -> Elicit[Confirm] | Prepared[Any]:
+    return ask(prepared, ctx)
+
+
 async def run_batch_test(
     test_case_definition_ids: list[str],
     ctx: Ctx,
+    prepared: Annotated[Prepared[BatchRun], Resolve(prepare_batch_run)],
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(confirm_batch_run)],
     agent_id: AgentId = None,
     llm_id: LlmId = None,
     conversation_flow_id: FlowId = None,
@@ -145,10 +197,12 @@ async def run_batch_test(
 ) -> Annotated[CallToolResult, RetellBatchTest]:
     """Start a Retell batch test of these definitions against an agent, LLM or flow (give exactly one ID).
     Costs Retell credits. Never retried once it may have started: after an error, check list_batch_tests."""
-    fetch = runtime(ctx).retell.create_batch_test(
-        test_case_definition_ids, agent_id, llm_id, conversation_flow_id, version=version
-    )
-    return await answer(ctx, "run_batch_test", "retell", fetch)
+    retell = runtime(ctx).retell
+
+    async def send(run: BatchRun) -> dict[str, Any]:
+        return await retell.create_batch_test(run.definitions, run.engine, run.version, deadline=retell.deadline())
+
+    return await written(ctx, "run_batch_test", "retell", prepared, confirmation, send)
 
 
 TOOLS = (

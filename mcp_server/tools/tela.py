@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+from mcp.server.elicitation import ElicitationResult
+from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import CallToolResult
 from pydantic import Field
 
 from mcp_server.tools.base import Ctx, ToolSpec, answer, runtime
+from mcp_server.tools.writes import Confirm, Prepared, ask, prepare, written
+from mcp_server.upstream.ids import check_id, check_ids
 from mcp_server.upstream.tela import (
     TelaPromptVersion,
     TelaPromptVersionList,
@@ -58,15 +62,42 @@ async def list_prompt_versions(
     return await answer(ctx, "list_prompt_versions", "tela", fetch)
 
 
+def _prepare_cases_run(prompt_version_id: str, test_case_ids: list[str] | None) -> tuple[dict[str, Any], str]:
+    version = check_id(prompt_version_id, argument="prompt_version_id", provider="tela")
+    body: dict[str, Any] = {"promptVersionId": version}
+    if test_case_ids is not None:  # left out, every case of the prompt runs
+        body["testCaseIds"] = check_ids(test_case_ids, argument="test_case_ids", provider="tela")
+    count = len(body.get("testCaseIds", []))
+    cases = f"{count} Tela test case{'s' if count != 1 else ''}" if count else "every Tela test case"
+    return body, f"Run {cases} of prompt version {version}? Runs count towards your Tela quota."
+
+
+async def prepare_cases_run(
+    ctx: Ctx, prompt_version_id: str, test_case_ids: list[str] | None
+) -> Prepared[dict[str, Any]]:
+    async def checks() -> tuple[dict[str, Any], str]:
+        return _prepare_cases_run(prompt_version_id, test_case_ids)
+
+    return await prepare(checks())
+
+
+async def confirm_cases_run(
+    prepared: Annotated[Prepared[dict[str, Any]], Resolve(prepare_cases_run)], ctx: Ctx
+) -> Elicit[Confirm] | Prepared[Any]:
+    return ask(prepared, ctx)
+
+
 async def run_test_cases(
     prompt_version_id: Annotated[str, Field(description="Tela prompt version UUID")],
     ctx: Ctx,
+    prepared: Annotated[Prepared[dict[str, Any]], Resolve(prepare_cases_run)],
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(confirm_cases_run)],
     test_case_ids: Annotated[list[str] | None, Field(description="Tela test case UUIDs; all if omitted")] = None,
 ) -> Annotated[CallToolResult, TelaRunAll]:
     """Run a Tela prompt version's test cases. Costs Tela quota. Cases already running are skipped (an
     empty executionId: nothing started). Never retried once it may have started."""
-    fetch = runtime(ctx).tela.run_test_cases(prompt_version_id, test_case_ids)
-    return await answer(ctx, "run_test_cases", "tela", fetch)
+    tela = runtime(ctx).tela
+    return await written(ctx, "run_test_cases", "tela", prepared, confirmation, tela.run_test_cases)
 
 
 TOOLS = (

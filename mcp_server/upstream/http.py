@@ -162,9 +162,41 @@ class _Flight:
 
 
 @dataclass(frozen=True)
+class Effect:
+    """What a write does at the vendor, in the words of an error once the request may have reached it: `what`
+    happens ("the run" ... "started"), what the key may not do when refused (`action`), and where to `check`
+    before trying again."""
+
+    what: str
+    done: str
+    check: str
+    action: str
+
+    def advice(self, how_sure: str) -> str:
+        """ ", so the run may have started. Check ... before trying again; do not simply retry." """
+        return f", so {self.what} {how_sure} {self.done}. Check {self.check} before trying again; do not simply retry."
+
+
+def run_effect(check: str) -> Effect:
+    """A request that starts a run, found again at `check`."""
+    return Effect("the run", "started", check, "start it")
+
+
+def made_effect(what: str, check: str) -> Effect:
+    """A request that creates `what`, found again at `check`."""
+    return Effect(what, "been created", check, "create it")
+
+
+def changed_effect(what: str, check: str) -> Effect:
+    """A request that changes `what`, seen at `check`."""
+    return Effect(what, "been changed", check, "change it")
+
+
+@dataclass(frozen=True)
 class _Exchange:
-    """One request as the request path sees it. `started` is set for a request that starts a run: it names
-    where to look for that run, and such a request is never sent again once it may have reached the vendor."""
+    """One request as the request path sees it. `effect` is set for a write (a run started, a test saved, a draft
+    made): such a request is never sent again once it may have reached the vendor, and its errors say where to
+    look."""
 
     method: str
     path: str
@@ -172,7 +204,7 @@ class _Exchange:
     params: Params | None = None
     body: dict[str, Any] | None = None
     items: bool = False
-    started: str | None = None
+    effect: Effect | None = None
 
 
 # A vendor's answer: the JSON object.
@@ -285,15 +317,23 @@ class VendorHTTP:
             del self._flights[key]
             flight.done.set()
 
-    async def post_object(
-        self, path: str, body: dict[str, Any], *, subject: str, started: str, deadline: float | None = None
+    async def write_object(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        *,
+        subject: str,
+        effect: Effect,
+        params: Params | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        """POST a JSON body that starts a run, and return the vendor's JSON object. Never cached or shared, and
-        sent again only when the vendor's answer proves nothing started (a 429, a refused connection); any other
-        failure says the run may have started and to look at `started` before starting it again."""
+        """Send a JSON body that changes something at the vendor (POST, PUT or PATCH) and return its JSON object.
+        Never cached or shared, and sent again only when the vendor's answer proves nothing happened (a 429, a
+        refused connection); any other failure says what may have happened (`effect`) and where to look."""
         cache_status.set("none")
         deadline = self.deadline() if deadline is None else min(deadline, self.deadline())
-        return await self._send(_Exchange("POST", path, subject, body=body, started=started), deadline)
+        return await self._send(_Exchange(method, path, subject, params=params, body=body, effect=effect), deadline)
 
     def _remember(self, key: str, obj: dict[str, Any], ttl: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
         """Cache the answer as compact JSON for `ttl(obj)` seconds; an answer not to be cached (most are not: pages,
@@ -335,10 +375,10 @@ class VendorHTTP:
         except (TimeoutError, httpx2.TimeoutException) as exc:
             # Only a connection never made (or never taken from the pool) proves the request was not sent.
             unsent = isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
-            return _Failed(self._timeout_error(attempts, None if unsent else exchange.started, deadline))
+            return _Failed(self._timeout_error(attempts, None if unsent else exchange.effect, deadline))
         except httpx2.TransportError as exc:
             unsent = isinstance(exc, httpx2.ConnectError)
-            return _Failed(self._transport_error(exc, attempts, None if unsent else exchange.started))
+            return _Failed(self._transport_error(exc, attempts, None if unsent else exchange.effect))
 
     async def _attempt(self, exchange: _Exchange) -> _Answer | _Failed:
         url = httpx2.URL(self._base + exchange.path)
@@ -369,8 +409,8 @@ class VendorHTTP:
     def _bad_body(self, status: int, problem: str, exchange: _Exchange, advice: str = "") -> BadUpstreamResponse:
         """An answer whose body cannot be used. After a 2xx to a run request the run started all the same, so the
         advice is where to find it; otherwise `advice`, or that the fault is on the vendor's side."""
-        if exchange.started and 200 <= status < 300:
-            advice = _started_advice(exchange.started, "probably started")
+        if exchange.effect and 200 <= status < 300:
+            advice = exchange.effect.advice("has probably")
         elif not advice:
             advice = f". This is a fault on {self.name}'s side or in a proxy between us; try again later."
         return BadUpstreamResponse(
@@ -396,7 +436,7 @@ class VendorHTTP:
         return document
 
     def _status_error(self, response: httpx2.Response, body: bytes, exchange: _Exchange) -> _Failed:
-        status, subject, started = response.status_code, exchange.subject, exchange.started
+        status, subject, effect = response.status_code, exchange.subject, exchange.effect
         vendor_message = self._vendor_message(body)
         said = f": {vendor_message}" if vendor_message else ""
         provider, name = self.provider, self.name
@@ -412,7 +452,7 @@ class VendorHTTP:
             return _Failed(
                 Forbidden(
                     f"{name} refused access to {subject} (HTTP 403){said}. The API key may not "
-                    + ("start it." if started else "read it."),
+                    + (f"{effect.action}." if effect else "read it."),
                     provider=provider,
                     status=status,
                 )
@@ -442,12 +482,12 @@ class VendorHTTP:
             )
         if status >= 500:
             message = f"{name} failed with HTTP {status}{said}" + (
-                _started_advice(started, "may have started") if started else ". Try again later."
+                effect.advice("may have") if effect else ". Try again later."
             )
         else:
             message = f"{name} rejected the request for {subject} (HTTP {status}){said}."
         # A run request gets no second try after anything but a refusal: the vendor may have acted on it.
-        fault = UpstreamFault(message, provider=provider, status=status, retryable=False if started else None)
+        fault = UpstreamFault(message, provider=provider, status=status, retryable=False if effect else None)
         return _Failed(fault, _retry_after(response.headers) if fault.is_retryable else None)
 
     def _vendor_message(self, body: bytes) -> str:
@@ -475,18 +515,16 @@ class VendorHTTP:
         """Whether a call with this deadline has no time left for a request (a millisecond is none)."""
         return deadline - self._clock.now() <= 0.001
 
-    def _timeout_error(self, attempts: int, started: str | None, deadline: float) -> UpstreamTimeout:
+    def _timeout_error(self, attempts: int, effect: Effect | None, deadline: float) -> UpstreamTimeout:
         if self._out_of_time(deadline):
             fact = f"{self.name} did not answer in the time this call had left ({_attempts(attempts)})"
         else:
             fact = f"{self.name} did not answer within {self._policy.timeout_seconds:g} s ({_attempts(attempts)})"
-        if started:
-            return UpstreamTimeout(
-                fact + _started_advice(started, "may have started"), provider=self.provider, retryable=False
-            )
+        if effect:
+            return UpstreamTimeout(fact + effect.advice("may have"), provider=self.provider, retryable=False)
         return UpstreamTimeout(f"{fact}. Try again later, or raise timeout_seconds.", provider=self.provider)
 
-    def _transport_error(self, exc: httpx2.TransportError, attempts: int, started: str | None) -> Unreachable:
+    def _transport_error(self, exc: httpx2.TransportError, attempts: int, effect: Effect | None) -> Unreachable:
         if isinstance(exc, httpx2.ConnectError):
             what = f"could not connect to {self.name} at {self._client.base_url.host}"
         elif isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
@@ -494,10 +532,8 @@ class VendorHTTP:
         else:
             what = f"the request to {self.name} failed ({type(exc).__name__})"
         fact = f"{what[:1].upper()}{what[1:]} ({_attempts(attempts)})"
-        if started:
-            return Unreachable(
-                fact + _started_advice(started, "may have started"), provider=self.provider, retryable=False
-            )
+        if effect:
+            return Unreachable(fact + effect.advice("may have"), provider=self.provider, retryable=False)
         return Unreachable(f"{fact}. Check the network and {self.provider}.base_url.", provider=self.provider)
 
 
@@ -509,10 +545,6 @@ def require(http: VendorHTTP | None, provider: Provider) -> VendorHTTP:
         f"{PROVIDER_NAMES[provider]} is not configured: set {_key_hint(provider)} and restart the server.",
         provider=provider,
     )
-
-
-def _started_advice(started: str, how_sure: str) -> str:
-    return f", so the run {how_sure}. Check {started} before starting it again; do not simply retry."
 
 
 def _key_hint(provider: Provider) -> str:

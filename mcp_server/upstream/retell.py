@@ -22,7 +22,19 @@ Retell's OpenAPI spec; paths below are inside its `retell/` package):
   list_versions`, `types/agent_list_versions_params.py`; it answers {items, has_more, pagination_key}, items
   `version`, `is_published`, `base_version`, `version_title`, `version_description`, `last_modification_timestamp`
   (`types/agent_list_versions_response.py`).
-- GET /v2/list-phone-numbers (limit, pagination_key): `resources/phone_number.py:list`, the key check's probe.
+- GET /v2/list-phone-numbers (limit, pagination_key) answers {items, has_more, pagination_key}, items `phone_number`
+  and `inbound_agents` / `outbound_agents` / `inbound_sms_agents` / `outbound_sms_agents`, lists of {agent_id,
+  weight, agent_version: int | str ("latest", "latest_published", a tag) | null}: `resources/phone_number.py:list`,
+  `types/phone_number_response.py` (whose docstring says "latest" is the largest version number and an unassigned
+  tag resolves to latest). Also the key check's probe.
+- Writes (only with allow_edits; `resources/tests.py`, `resources/agent.py`, `resources/llm.py`,
+  `resources/conversation_flow.py`): POST /create-test-case-definition and PUT /update-test-case-definition/{id}
+  (`types/test_create_test_case_definition_params.py`, `..._update_...`: name, response_engine, user_prompt, metrics,
+  dynamic_variables, tool_mocks, llm_model); POST /create-agent-version/{agent_id} {base_version}
+  (`types/agent_create_version_params.py`; answers the agent at the new draft version); PATCH
+  /update-retell-llm/{llm_id}?version= and PATCH /update-conversation-flow/{id}?version= (the body's fields only;
+  `states` and `nodes` are whole arrays: no per-state or per-node update exists). POST /publish-agent-version and
+  every delete route exist too and are never called.
 All are also summarised in shared/SPEC.md, "Upstream facts"; docs/upstream-facts.md keeps the details read.
 """
 
@@ -35,8 +47,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mcp_server.errors import BadUpstreamResponse, InvalidArgument
-from mcp_server.upstream.http import Params, VendorHTTP, require
-from mcp_server.upstream.ids import RETELL_ID, check_id, check_ids, check_token
+from mcp_server.upstream.http import Params, VendorHTTP, changed_effect, made_effect, require, run_effect
+from mcp_server.upstream.ids import RETELL_ID, check_id, check_token
 from mcp_server.upstream.schema import VendorObject
 
 logger = logging.getLogger(__name__)
@@ -207,10 +219,14 @@ class RetellClient:
             f"/v2/list-test-runs/{batch_id}", subject=f"batch test '{batch_id}'", params=params, deadline=deadline
         )
 
-    async def get_test_case_definition(self, test_case_definition_id: str) -> dict[str, Any]:
+    async def get_test_case_definition(
+        self, test_case_definition_id: str, *, deadline: float | None = None
+    ) -> dict[str, Any]:
         definition_id = check_id(test_case_definition_id, argument="test_case_definition_id", provider="retell")
         return await require(self._http, "retell").get_object(
-            f"/get-test-case-definition/{definition_id}", subject=f"test case definition '{definition_id}'"
+            f"/get-test-case-definition/{definition_id}",
+            subject=f"test case definition '{definition_id}'",
+            deadline=deadline,
         )
 
     async def get_agent(
@@ -352,27 +368,19 @@ class RetellClient:
         )
 
     async def create_batch_test(
-        self,
-        test_case_definition_ids: list[str],
-        agent_id: str | None = None,
-        llm_id: str | None = None,
-        conversation_flow_id: str | None = None,
-        *,
-        version: int | None = None,
+        self, test_case_definition_ids: list[str], engine: Engine, version: int | None, *, deadline: float
     ) -> dict[str, Any]:
-        """Start a batch test: one run per definition, against the engine (its latest version unless given)."""
-        choice = choose_engine(agent_id, llm_id, conversation_flow_id)
-        definitions = check_ids(test_case_definition_ids, argument="test_case_definition_ids", provider="retell")
-        deadline = self.deadline()
-        engine = await self.resolve(choice, deadline)
+        """Start a batch test: one run per definition (checked by the caller), against the engine at `version`
+        (its latest when None)."""
         response_engine: dict[str, Any] = engine.fields()
         if version is not None:
             response_engine["version"] = version
-        batch = await require(self._http, "retell").post_object(
+        batch = await require(self._http, "retell").write_object(
+            "POST",
             "/create-batch-test",
-            {"response_engine": response_engine, "test_case_definition_ids": definitions},
+            {"response_engine": response_engine, "test_case_definition_ids": test_case_definition_ids},
             subject=f"a batch test of {engine}",
-            started=f"list_batch_tests for {engine.id_field}={engine.id}",
+            effect=run_effect(f"list_batch_tests for {engine.id_field}={engine.id}"),
             deadline=deadline,
         )
         logger.info(
@@ -380,9 +388,98 @@ class RetellClient:
             batch.get("test_case_batch_job_id"),
             engine,
             "latest" if version is None else version,
-            ",".join(definitions),
+            ",".join(test_case_definition_ids),
         )
         return batch
+
+    async def list_phone_numbers(self, *, deadline: float) -> list[dict[str, Any]]:
+        """Every phone number, all pages (Retell's order), within `deadline`; a vendor that pages without end is
+        stopped at `MAX_PHONE_PAGES` as a fault, since a partial list cannot prove a draft safe."""
+        http = require(self._http, "retell")
+        numbers: list[dict[str, Any]] = []
+        key: str | None = None
+        for _ in range(MAX_PHONE_PAGES):
+            page = await http.get_object(
+                "/v2/list-phone-numbers",
+                subject="phone numbers",
+                params=_page(PHONE_PAGE_SIZE, None) + ([("pagination_key", key)] if key else []),
+                deadline=deadline,
+            )
+            items = page.get("items")
+            if not isinstance(items, list):
+                raise BadUpstreamResponse(
+                    "Retell's page of phone numbers has no items list.", provider="retell", status=200
+                )
+            numbers += [item for item in items if isinstance(item, dict)]
+            next_key = page.get("pagination_key")
+            if page.get("has_more") is not True:
+                return numbers
+            if not isinstance(next_key, str) or not next_key or next_key == key:
+                break
+            key = check_token(next_key, argument="pagination_key", provider="retell")
+        raise BadUpstreamResponse(
+            "Retell's phone numbers could not all be read (paging stopped), so no draft can be shown to be safe.",
+            provider="retell",
+            status=200,
+        )
+
+    async def create_test_case_definition(self, body: dict[str, Any], *, deadline: float) -> dict[str, Any]:
+        engine = body["response_engine"]
+        kind_id = engine.get("llm_id") or engine.get("conversation_flow_id")
+        return await require(self._http, "retell").write_object(
+            "POST",
+            "/create-test-case-definition",
+            body,
+            subject=f"a new test case definition '{body['name']}'",
+            effect=made_effect("the test definition", f"list_test_case_definitions for the engine {kind_id}"),
+            deadline=deadline,
+        )
+
+    async def update_test_case_definition(
+        self, definition_id: str, body: dict[str, Any], *, deadline: float
+    ) -> dict[str, Any]:
+        return await require(self._http, "retell").write_object(
+            "PUT",
+            f"/update-test-case-definition/{definition_id}",
+            body,
+            subject=f"test case definition '{definition_id}'",
+            effect=changed_effect(
+                "the test definition", f"get_test_case_definition test_case_definition_id={definition_id}"
+            ),
+            deadline=deadline,
+        )
+
+    async def create_agent_version(self, agent_id: str, base_version: int, *, deadline: float) -> dict[str, Any]:
+        """A new draft of the agent from `base_version`: Retell answers the agent at the new version."""
+        return await require(self._http, "retell").write_object(
+            "POST",
+            f"/create-agent-version/{agent_id}",
+            {"base_version": base_version},
+            subject=f"a new draft of agent '{agent_id}'",
+            effect=made_effect(
+                "a new draft",
+                f"list_agent_versions agent_id={agent_id} (finish it with draft_agent_version draft_version=<its "
+                "version> rather than making another)",
+            ),
+            deadline=deadline,
+        )
+
+    async def update_engine(
+        self, engine: Engine, version: int, fields: dict[str, Any], *, deadline: float
+    ) -> dict[str, Any]:
+        """Change `fields` of the LLM or flow at `version`, always named: without it Retell changes the latest."""
+        path = "/update-retell-llm" if engine.type == "retell-llm" else "/update-conversation-flow"
+        return await require(self._http, "retell").write_object(
+            "PATCH",
+            f"{path}/{engine.id}",
+            fields,
+            params=[("version", str(version))],
+            subject=f"{engine} version {version}",
+            effect=changed_effect(
+                f"{engine} version {version}", f"get_response_engine {engine.id_field}={engine.id} version={version}"
+            ),
+            deadline=deadline,
+        )
 
     async def check_key(self) -> None:
         """One cheap documented read that answers 200 only for an accepted key. (Listing agents, which this once used,
@@ -391,6 +488,9 @@ class RetellClient:
             "/v2/list-phone-numbers", subject="phone numbers", params=[("limit", "1")]
         )
 
+
+PHONE_PAGE_SIZE = 1000  # Retell documents no limit for phone numbers: the same page as the test listings
+MAX_PHONE_PAGES = 100
 
 # What each kind of ID names, in messages.
 _OWNERS = {

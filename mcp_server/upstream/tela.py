@@ -11,6 +11,13 @@ Where each request and field is documented (Tela's API reference, docs.tela.com/
 - GET /prompt-version/history?promptId=&limit=&offset=: `prompt-version/get-prompt-version-history` ("newest to
   oldest", limit default 20 and at most 100, lifecycle metadata such as `draft` and `promoted` but no content); it
   replaces the deprecated `GET /prompt-version?promptId=`, which answered a bare array.
+- Writes (only with allow_edits): POST /test-case (`test-case/create`: promptId, messages, variablesRichContent
+  required; title, variables, files, expectedOutput, metadata, promptApplicationId optional), PATCH /test-case/{id}
+  (`test-case/update`: "Only include the fields you want to modify"), POST /prompt-version (`prompt-version/create`:
+  promptId, title (at most 256 characters), configuration, variables required; content, markdownContent, draft,
+  promoted, and `message`, one message of role system, preferred over the deprecated `messages`:
+  `prompt-version-message/post-prompt-version-message`). Publishing (`environment/publish-by-name`) and promoting
+  (`promoted: true`) exist too and are never sent.
 - GET /api-key: not in the public reference; shared/SPEC.md "Upstream facts" records that Tela's own integrations
   check a key with it, hence the fallback to the documented list route when it answers 404.
 """
@@ -23,8 +30,8 @@ from typing import Any
 from pydantic import Field
 
 from mcp_server.errors import NotFound
-from mcp_server.upstream.http import VendorHTTP, require
-from mcp_server.upstream.ids import check_id, check_ids
+from mcp_server.upstream.http import VendorHTTP, changed_effect, made_effect, require, run_effect
+from mcp_server.upstream.ids import check_id
 from mcp_server.upstream.schema import VendorObject
 
 logger = logging.getLogger(__name__)
@@ -162,17 +169,43 @@ class TelaClient:
             ttl=lambda versions: self._ttl,
         )
 
-    async def run_test_cases(self, prompt_version_id: str, test_case_ids: list[str] | None = None) -> dict[str, Any]:
-        """Start generations for a prompt version's cases (all of them when `test_case_ids` is None)."""
-        version = check_id(prompt_version_id, argument="prompt_version_id", provider="tela")
-        body: dict[str, Any] = {"promptVersionId": version}
-        if test_case_ids is not None:  # left out, every case of the prompt runs
-            body["testCaseIds"] = check_ids(test_case_ids, argument="test_case_ids", provider="tela")
-        answer = await require(self._http, "tela").post_object(
+    async def create_test_case(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await require(self._http, "tela").write_object(
+            "POST",
+            "/test-case",
+            body,
+            subject=f"a new test case of prompt '{body['promptId']}'",
+            effect=made_effect("the test case", f"list_test_cases prompt_id={body['promptId']}"),
+        )
+
+    async def update_test_case(self, case_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await require(self._http, "tela").write_object(
+            "PATCH",
+            f"/test-case/{case_id}",
+            body,
+            subject=f"test case '{case_id}'",
+            effect=changed_effect("the test case", f"get_test_case id={case_id}"),
+        )
+
+    async def create_prompt_version(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await require(self._http, "tela").write_object(
+            "POST",
+            "/prompt-version",
+            body,
+            subject=f"a new draft of prompt '{body['promptId']}'",
+            effect=made_effect("the draft", f"list_prompt_versions prompt_id={body['promptId']}"),
+        )
+
+    async def run_test_cases(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start generations for a prompt version's cases: `{promptVersionId, testCaseIds?}`, checked by the caller
+        (without `testCaseIds` every case of the prompt runs)."""
+        version = body["promptVersionId"]
+        answer = await require(self._http, "tela").write_object(
+            "POST",
             "/test-case/run-all",
             body,
             subject=f"a run of prompt version '{version}'",
-            started="the cases' generations (get_test_case with include_generations)",
+            effect=run_effect("the cases' generations (get_test_case with include_generations)"),
         )
         logger.info(
             "started Tela run %s: prompt version %s, cases %s",

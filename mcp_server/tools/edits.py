@@ -1,0 +1,529 @@
+"""The tools that write tests and draft fixes (level `edits`): every write checked before anything is sent,
+confirmed by the user where the client can be asked (`tools/writes.py`), and unable to change anything live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from mcp.server.elicitation import ElicitationResult
+from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp_types import CallToolResult
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_server.drafts import Changes, DraftPlan, make_draft, prepare_draft
+from mcp_server.errors import InvalidArgument
+from mcp_server.tools.base import AgentId, Ctx, FlowId, LlmId, ToolSpec, Version, runtime
+from mcp_server.tools.writes import (
+    Confirm,
+    Prepared,
+    ask,
+    check_name,
+    check_text,
+    log_write,
+    prepare,
+    written,
+)
+from mcp_server.upstream.ids import check_id
+from mcp_server.upstream.retell import RetellClient, RetellTestCaseDefinition, choose_engine
+from mcp_server.upstream.schema import VendorObject
+from mcp_server.upstream.tela import TelaClient, TelaPromptVersion, TelaTestCase
+
+Confirmation = ElicitationResult[Confirm]
+
+# Fields of a Retell test definition that may be sent (retell-sdk 6.2.13
+# `types/test_create_test_case_definition_params.py`); the rest of what Retell answers (its ID, timestamps, `type`)
+# is Retell's own.
+DEFINITION_FIELDS = (
+    "name",
+    "response_engine",
+    "user_prompt",
+    "metrics",
+    "dynamic_variables",
+    "tool_mocks",
+    "llm_model",
+)
+MAX_METRIC_CHARS = 1000
+
+
+class ToolMock(BaseModel):
+    """A canned tool result (retell-sdk `ToolMock`); `output` must be a string (JSON text), `input_match_rule`
+    {"type": "any"} or {"type": "partial_match", "args": {...}}."""
+
+    model_config = ConfigDict(title="ToolMock")
+
+    tool_name: str
+    input_match_rule: Any
+    output: Any
+    result: bool | None = None
+
+
+class StateChange(BaseModel):
+    model_config = ConfigDict(title="StateChange")
+
+    name: str
+    state_prompt: str
+
+
+class NodeChange(BaseModel):
+    model_config = ConfigDict(title="NodeChange")
+
+    id: str
+    instruction: str = Field(description="the node's new instruction text")
+
+
+class DraftChanges(BaseModel):
+    """LLM: general_prompt, begin_message, states. Flow: global_prompt, nodes."""
+
+    model_config = ConfigDict(title="DraftChanges")
+
+    general_prompt: str | None = None
+    begin_message: str | None = None
+    states: list[StateChange] | None = None
+    global_prompt: str | None = None
+    nodes: list[NodeChange] | None = None
+
+
+class Message(BaseModel):
+    """A Tela test case's message; the roles are those docs.tela.com `test-case/create` lists."""
+
+    model_config = ConfigDict(title="Message")
+
+    role: Literal["user", "system", "assistant", "function", "developer"]
+    content: str
+
+
+class PromptChanges(BaseModel):
+    model_config = ConfigDict(title="PromptChanges")
+
+    content: str | None = Field(None, description="the new prompt text")
+    title: str | None = None
+
+
+class RetellDraft(VendorObject):
+    """The draft made or changed, and each changed text before and after."""
+
+    agent_id: Any = None
+    version: Any = Field(None, description="the draft's version")
+    base_version: Any = None
+    engine: Any = Field(None, description="{type, llm_id or conversation_flow_id, version}")
+    changes: Any = Field(None, description="[{field, before, after}], clipped")
+    note: Any = None
+
+
+# --- save_test_case_definition ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DefinitionPlan:
+    definition_id: str | None
+    body: dict[str, Any]
+
+
+async def _prepare_definition(
+    retell: RetellClient,
+    definition_id: str | None,
+    given: dict[str, Any],
+    engine_ids: tuple[str | None, str | None, str | None],
+    version: int | None,
+) -> tuple[DefinitionPlan, str]:
+    _check_definition_fields(given)
+    deadline = retell.deadline()
+    if any(engine_ids):
+        engine = await retell.resolve(choose_engine(*engine_ids), deadline)
+        given["response_engine"] = {**engine.fields(), **({"version": version} if version is not None else {})}
+    elif version is not None:
+        raise InvalidArgument(
+            "version goes with agent_id, llm_id or conversation_flow_id. Nothing was sent.", provider="retell"
+        )
+    if definition_id is None:
+        missing = [key for key in ("name", "user_prompt", "metrics", "response_engine") if key not in given]
+        if missing:
+            raise InvalidArgument(
+                "A new test definition needs name, user_prompt, metrics and one of agent_id, llm_id or "
+                f"conversation_flow_id (missing: {', '.join(missing)}). Nothing was sent.",
+                provider="retell",
+            )
+        engine_shown = _engine_words(given["response_engine"])
+        question = f"Create the Retell test definition '{given['name']}' for {engine_shown}?"
+        return DefinitionPlan(None, given), f"{question} Saving costs nothing; running it costs Retell credits."
+    checked = check_id(definition_id, argument="test_case_definition_id", provider="retell")
+    if not given:
+        raise InvalidArgument("Give at least one field to change. Nothing was sent.", provider="retell")
+    current = await retell.get_test_case_definition(checked, deadline=deadline)
+    body = {key: current[key] for key in DEFINITION_FIELDS if key in current} | given
+    question = f"Change the Retell test definition {checked} ('{body.get('name')}'): {', '.join(given)}?"
+    return DefinitionPlan(checked, body), f"{question} Saving costs nothing; running it costs Retell credits."
+
+
+def _check_definition_fields(given: dict[str, Any]) -> None:
+    if "name" in given:
+        check_name(given["name"], "name", "retell")
+    if "user_prompt" in given:
+        check_text(given["user_prompt"], "user_prompt", "retell")
+    if "metrics" in given:
+        if not given["metrics"]:
+            raise InvalidArgument("metrics must name at least one metric. Nothing was sent.", provider="retell")
+        for metric in given["metrics"]:
+            check_text(metric, "each metric", "retell", limit=MAX_METRIC_CHARS)
+    for key, value in (given.get("dynamic_variables") or {}).items():
+        check_name(key, "each dynamic variable's name", "retell")
+        check_text(value, f"dynamic variable {key!r}", "retell")
+    if "llm_model" in given:
+        check_name(given["llm_model"], "llm_model", "retell")
+    mocks = given.get("tool_mocks")
+    if mocks is not None:
+        given["tool_mocks"] = [_tool_mock(mock) for mock in mocks]
+
+
+def _tool_mock(mock: ToolMock) -> dict[str, Any]:
+    """A tool mock as Retell takes it, checked: a string output, and a match rule Retell knows."""
+    check_name(mock.tool_name, "tool_mocks.tool_name", "retell")
+    if not isinstance(mock.output, str):
+        raise InvalidArgument(
+            f"The output of the mock for {mock.tool_name!r} must be a string (JSON text, as the real tool would "
+            "answer). Nothing was sent.",
+            provider="retell",
+        )
+    check_text(mock.output, "tool_mocks.output", "retell")
+    rule = mock.input_match_rule
+    kind = rule.get("type") if isinstance(rule, dict) else None
+    if kind not in ("any", "partial_match") or (kind == "partial_match" and not isinstance(rule.get("args"), dict)):
+        raise InvalidArgument(
+            f'The input_match_rule of the mock for {mock.tool_name!r} must be {{"type": "any"}} or '
+            '{"type": "partial_match", "args": {...}}. Nothing was sent.',
+            provider="retell",
+        )
+    shaped: dict[str, Any] = {"tool_name": mock.tool_name, "input_match_rule": rule, "output": mock.output}
+    return shaped | ({"result": mock.result} if mock.result is not None else {})
+
+
+def _engine_words(engine: dict[str, Any]) -> str:
+    ident = engine.get("llm_id") or engine.get("conversation_flow_id")
+    version = engine.get("version")
+    return f"{engine.get('type')} {ident}" + (f" version {version}" if version is not None else " (latest version)")
+
+
+async def prepare_definition(
+    ctx: Ctx,
+    test_case_definition_id: str | None,
+    name: str | None,
+    user_prompt: str | None,
+    metrics: list[str] | None,
+    dynamic_variables: dict[str, str] | None,
+    tool_mocks: list[ToolMock] | None,
+    llm_model: str | None,
+    agent_id: str | None,
+    llm_id: str | None,
+    conversation_flow_id: str | None,
+    version: int | None,
+) -> Prepared[DefinitionPlan]:
+    given = {
+        key: value
+        for key, value in (
+            ("name", name),
+            ("user_prompt", user_prompt),
+            ("metrics", metrics),
+            ("dynamic_variables", dynamic_variables),
+            ("tool_mocks", tool_mocks),
+            ("llm_model", llm_model),
+        )
+        if value is not None
+    }
+    engine_ids = (agent_id, llm_id, conversation_flow_id)
+    work = _prepare_definition(runtime(ctx).retell, test_case_definition_id, given, engine_ids, version)
+    return await prepare(work)
+
+
+async def confirm_definition(
+    prepared: Annotated[Prepared[DefinitionPlan], Resolve(prepare_definition)], ctx: Ctx
+) -> Elicit[Confirm] | Prepared[Any]:
+    return ask(prepared, ctx)
+
+
+async def save_test_case_definition(
+    ctx: Ctx,
+    prepared: Annotated[Prepared[DefinitionPlan], Resolve(prepare_definition)],
+    confirmation: Annotated[Confirmation, Resolve(confirm_definition)],
+    test_case_definition_id: Annotated[str | None, Field(description="to change it; omit to create one")] = None,
+    name: str | None = None,
+    user_prompt: Annotated[str | None, Field(description="what the simulated caller is told to do")] = None,
+    metrics: list[str] | None = None,
+    dynamic_variables: dict[str, str] | None = None,
+    tool_mocks: list[ToolMock] | None = None,
+    llm_model: str | None = None,
+    agent_id: AgentId = None,
+    llm_id: LlmId = None,
+    conversation_flow_id: FlowId = None,
+    version: Version = None,
+) -> Annotated[CallToolResult, RetellTestCaseDefinition]:
+    """Create a Retell test case definition, or change the given fields of one. A tool call that matches no
+    tool_mock runs the real tool."""
+
+    async def send(plan: DefinitionPlan) -> dict[str, Any]:
+        retell = runtime(ctx).retell
+        deadline = retell.deadline()
+        if plan.definition_id is None:
+            saved = await retell.create_test_case_definition(plan.body, deadline=deadline)
+        else:
+            saved = await retell.update_test_case_definition(plan.definition_id, plan.body, deadline=deadline)
+        log_write(
+            "saved Retell test case definition",
+            id=saved.get("test_case_definition_id") or plan.definition_id,
+            fields=",".join(plan.body),
+        )
+        return saved
+
+    return await written(ctx, "save_test_case_definition", "retell", prepared, confirmation, send)
+
+
+# --- draft_agent_version ---------------------------------------------------------------------------------------
+
+
+async def _prepare_agent_draft(
+    retell: RetellClient,
+    agent_id: str,
+    base_version: int | None,
+    draft_version: int | None,
+    changes: DraftChanges,
+) -> tuple[DraftPlan, str]:
+    checked = check_id(agent_id, argument="agent_id", provider="retell")
+    if (base_version is None) == (draft_version is None):
+        raise InvalidArgument(
+            "Give exactly one of base_version (a new draft from it) or draft_version (an existing draft to change). "
+            "Nothing was sent.",
+            provider="retell",
+        )
+    plan = DraftPlan(checked, base_version, draft_version, _changes(changes))
+    if not plan.changes.fields():
+        raise InvalidArgument("changes names nothing to change. Nothing was sent.", provider="retell")
+    return await prepare_draft(retell, plan)
+
+
+def _changes(given: DraftChanges) -> Changes:
+    texts = {
+        name: check_text(value, f"changes.{name}", "retell")
+        for name in ("general_prompt", "begin_message", "global_prompt")
+        if (value := getattr(given, name)) is not None
+    }
+    states = {
+        check_name(state.name, "changes.states.name", "retell"): check_text(
+            state.state_prompt, f"the state_prompt of {state.name!r}", "retell"
+        )
+        for state in given.states or []
+    }
+    nodes = {
+        check_name(node.id, "changes.nodes.id", "retell"): check_text(
+            node.instruction, f"the instruction of node {node.id!r}", "retell"
+        )
+        for node in given.nodes or []
+    }
+    return Changes(**texts, states=states, nodes=nodes)
+
+
+async def prepare_agent_draft(
+    ctx: Ctx, agent_id: str, base_version: int | None, draft_version: int | None, changes: DraftChanges
+) -> Prepared[DraftPlan]:
+    return await prepare(_prepare_agent_draft(runtime(ctx).retell, agent_id, base_version, draft_version, changes))
+
+
+async def confirm_agent_draft(
+    prepared: Annotated[Prepared[DraftPlan], Resolve(prepare_agent_draft)], ctx: Ctx
+) -> Elicit[Confirm] | Prepared[Any]:
+    return ask(prepared, ctx)
+
+
+async def draft_agent_version(
+    agent_id: str,
+    changes: DraftChanges,
+    ctx: Ctx,
+    prepared: Annotated[Prepared[DraftPlan], Resolve(prepare_agent_draft)],
+    confirmation: Annotated[Confirmation, Resolve(confirm_agent_draft)],
+    base_version: Annotated[int | None, Field(ge=0, description="make a new draft from this version")] = None,
+    draft_version: Annotated[int | None, Field(ge=0, description="change this existing draft instead")] = None,
+) -> Annotated[CallToolResult, RetellDraft]:
+    """Draft a fix of a Retell agent as a new (or existing) unpublished version: only prompts, the first message,
+    state prompts (by name) or node instructions (by ID) change. Refused when a phone number would serve it at
+    once. Web calls and chats that pin no version use the newest version; publish it in Retell's dashboard."""
+
+    async def send(plan: DraftPlan) -> dict[str, Any]:
+        draft = await make_draft(runtime(ctx).retell, plan)
+        log_write(
+            "drafted Retell agent version",
+            agent=plan.agent_id,
+            version=draft["version"],
+            base=plan.base_version,
+            engine=f"{draft['engine'].get('type')}:{draft['engine'].get('version')}",
+            fields=",".join(change["field"] for change in draft["changes"]),
+        )
+        return draft
+
+    return await written(ctx, "draft_agent_version", "retell", prepared, confirmation, send)
+
+
+# --- save_test_case (Tela) ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    case_id: str | None
+    body: dict[str, Any]
+
+
+def _prepare_case(
+    case_id: str | None,
+    prompt_id: str | None,
+    messages: list[Message] | None,
+    variables_rich_content: dict[str, Any] | None,
+    title: str | None,
+    variables: dict[str, Any] | None,
+    expected_output: str | None,
+) -> tuple[CasePlan, str]:
+    body: dict[str, Any] = {}
+    if prompt_id is not None:
+        body["promptId"] = check_id(prompt_id, argument="prompt_id", provider="tela")
+    if messages is not None:
+        if not messages:
+            raise InvalidArgument("messages must hold at least one message. Nothing was sent.", provider="tela")
+        body["messages"] = [
+            {"role": message.role, "content": check_text(message.content, "each message's content", "tela")}
+            for message in messages
+        ]
+    if title is not None:
+        body["title"] = check_name(title, "title", "tela")
+    if expected_output is not None:
+        body["expectedOutput"] = check_text(expected_output, "expected_output", "tela")
+    if variables is not None:
+        body["variables"] = variables
+    if variables_rich_content is not None:
+        body["variablesRichContent"] = variables_rich_content
+    if case_id is None:
+        if "promptId" not in body or "messages" not in body:
+            raise InvalidArgument("A new test case needs prompt_id and messages. Nothing was sent.", provider="tela")
+        body.setdefault("variablesRichContent", {})  # required by Tela's create route
+        named = f" '{body['title']}'" if "title" in body else ""
+        question = f"Create the Tela test case{named} for prompt {body['promptId']} ({len(body['messages'])} messages)?"
+        return CasePlan(None, body), f"{question} Saving costs nothing; running it counts towards your Tela quota."
+    checked = check_id(case_id, argument="id", provider="tela")
+    if not body:
+        raise InvalidArgument("Give at least one field to change. Nothing was sent.", provider="tela")
+    question = f"Change the Tela test case {checked}: {', '.join(body)}?"
+    return CasePlan(checked, body), f"{question} Saving costs nothing; running it counts towards your Tela quota."
+
+
+async def prepare_case(
+    ctx: Ctx,
+    id: str | None,
+    prompt_id: str | None,
+    messages: list[Message] | None,
+    variables_rich_content: dict[str, Any] | None,
+    title: str | None,
+    variables: dict[str, Any] | None,
+    expected_output: str | None,
+) -> Prepared[CasePlan]:
+    async def checks() -> tuple[CasePlan, str]:
+        return _prepare_case(id, prompt_id, messages, variables_rich_content, title, variables, expected_output)
+
+    return await prepare(checks())
+
+
+async def confirm_case(
+    prepared: Annotated[Prepared[CasePlan], Resolve(prepare_case)], ctx: Ctx
+) -> Elicit[Confirm] | Prepared[Any]:
+    return ask(prepared, ctx)
+
+
+async def save_test_case(
+    ctx: Ctx,
+    prepared: Annotated[Prepared[CasePlan], Resolve(prepare_case)],
+    confirmation: Annotated[Confirmation, Resolve(confirm_case)],
+    id: Annotated[str | None, Field(description="Tela test case UUID, to change it; omit to create one")] = None,
+    prompt_id: Annotated[str | None, Field(description="Tela prompt UUID (to create)")] = None,
+    messages: list[Message] | None = None,
+    variables_rich_content: dict[str, Any] | None = None,
+    title: str | None = None,
+    variables: dict[str, Any] | None = None,
+    expected_output: str | None = None,
+) -> Annotated[CallToolResult, TelaTestCase]:
+    """Create a Tela test case (prompt_id, messages), or change only the given fields of one."""
+
+    async def send(plan: CasePlan) -> dict[str, Any]:
+        tela = runtime(ctx).tela
+        if plan.case_id is None:
+            saved = await tela.create_test_case(plan.body)
+        else:
+            saved = await tela.update_test_case(plan.case_id, plan.body)
+        log_write("saved Tela test case", id=saved.get("id") or plan.case_id, fields=",".join(plan.body))
+        return saved
+
+    return await written(ctx, "save_test_case", "tela", prepared, confirmation, send)
+
+
+# --- draft_prompt_version (Tela) ---------------------------------------------------------------------------------
+
+
+async def _prepare_prompt_draft(
+    tela: TelaClient, base_version_id: str, changes: PromptChanges
+) -> tuple[dict[str, Any], str]:
+    checked = check_id(base_version_id, argument="base_version_id", provider="tela")
+    if changes.content is None and changes.title is None:
+        raise InvalidArgument("changes names nothing to change. Nothing was sent.", provider="tela")
+    content = check_text(changes.content, "changes.content", "tela") if changes.content is not None else None
+    title = check_name(changes.title, "changes.title", "tela") if changes.title is not None else None
+    base = await tela.get_prompt_version(checked)
+    prompt_id = base.get("promptId")
+    if not isinstance(prompt_id, str):
+        raise InvalidArgument(f"Tela's prompt version '{checked}' names no promptId.", provider="tela")
+    text = content if content is not None else base.get("content")
+    body: dict[str, Any] = {
+        "promptId": prompt_id,
+        "title": title or f"{base.get('title') or 'Draft'} (draft)"[:256],
+        "configuration": base.get("configuration"),
+        "variables": base.get("variables"),
+        "content": text,
+        # A version holds one system message carrying the prompt text (docs.tela.com prompt-version-message).
+        "message": {"role": "system", "content": text},
+        "draft": True,
+        "promoted": False,
+    }
+    question = (
+        f"Create a new draft of Tela prompt {prompt_id} from version {checked}, changing its "
+        f"{' and '.join(name for name in ('content', 'title') if getattr(changes, name) is not None)}? "
+        "It is saved as a draft, never promoted or published."
+    )
+    return body, question
+
+
+async def prepare_prompt_draft(ctx: Ctx, base_version_id: str, changes: PromptChanges) -> Prepared[dict[str, Any]]:
+    return await prepare(_prepare_prompt_draft(runtime(ctx).tela, base_version_id, changes))
+
+
+async def confirm_prompt_draft(
+    prepared: Annotated[Prepared[dict[str, Any]], Resolve(prepare_prompt_draft)], ctx: Ctx
+) -> Elicit[Confirm] | Prepared[Any]:
+    return ask(prepared, ctx)
+
+
+async def draft_prompt_version(
+    base_version_id: Annotated[str, Field(description="Tela prompt version UUID to start from")],
+    changes: PromptChanges,
+    ctx: Ctx,
+    prepared: Annotated[Prepared[dict[str, Any]], Resolve(prepare_prompt_draft)],
+    confirmation: Annotated[Confirmation, Resolve(confirm_prompt_draft)],
+) -> Annotated[CallToolResult, TelaPromptVersion]:
+    """Draft a fix of a Tela prompt as a new version (draft, never promoted) from a base version."""
+
+    async def send(body: dict[str, Any]) -> dict[str, Any]:
+        version = await runtime(ctx).tela.create_prompt_version(body)
+        log_write("drafted Tela prompt version", id=version.get("id"), prompt=body["promptId"], fields="content,title")
+        return version
+
+    return await written(ctx, "draft_prompt_version", "tela", prepared, confirmation, send)
+
+
+TOOLS = (
+    ToolSpec(save_test_case_definition, "Save Retell test case definition", "retell", "edits"),
+    ToolSpec(draft_agent_version, "Draft Retell agent version", "retell", "edits"),
+    ToolSpec(save_test_case, "Save Tela test case", "tela", "edits"),
+    ToolSpec(draft_prompt_version, "Draft Tela prompt version", "tela", "edits"),
+)
