@@ -15,7 +15,7 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from mcp_server.upstream.budget import ByteBudget
-from tests.conftest import RETELL_RUN, FakeVendors, connect, make_settings
+from tests.conftest import RETELL_RUN, FakeVendors, connect, json_response, make_settings
 from tests.test_deadlines import on_virtual_time, timed
 
 pytestmark = pytest.mark.anyio
@@ -322,3 +322,26 @@ def test_one_slow_compressed_answer_does_not_hold_up_the_others(vendors: FakeVen
     assert SLOW_SECONDS <= outcomes["slow"][1] <= SLOW_SECONDS + 0.01
     assert max(outcomes[name][1] for name in finished if name != "slow") <= 0.001
     assert finished[-1] == "slow"
+
+
+async def test_a_call_that_reads_page_after_page_never_waits_for_room_it_holds_itself(vendors: FakeVendors) -> None:
+    """An answer's body stays in the byte budget until its response is written, but only the call's last body: a
+    summary reading five 40 KB pages under a 64 KiB budget gets through all of them (were every page it read kept
+    until the end, its third page would wait for ever on the first two)."""
+    run = {**RETELL_RUN, "result_explanation": "x" * 39_000}
+
+    def pages(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.startswith("/get-batch-test/"):
+            return json_response(200, {"test_case_batch_job_id": "tcbj_1", "status": "complete", "total_count": 5})
+        number = int(request.url.params.get("pagination_key", "p0")[1:])
+        more = number < 4
+        page = {"items": [run], "has_more": more, "pagination_key": f"p{number + 1}" if more else None}
+        return json_response(200, page)
+
+    vendors.retell = pages
+    settings = make_settings({"max_inflight_bytes": 64 * 1024, "timeout_seconds": 2})
+    with anyio.fail_after(20):
+        async with connect(vendors, settings) as client:
+            result = await client.call_tool("summarize_batch_test", {"test_case_batch_job_id": "tcbj_1"})
+    assert result.structured_content is not None and result.structured_content["total_runs"] == 5
+    assert result.structured_content["complete"] is True

@@ -19,8 +19,8 @@ size), and the rules are:
   can finish first, but it grows past the limit only while it is the one body holding bytes (the one case the
   limit is passed), and bodies that come meanwhile wait until it is done.
 - A body that gives up (cancelled while waiting, or done) frees everything it held, and its place in the queue.
-- A body kept by the tool call's answer (`Answer`) goes on holding its bytes after it has been parsed, until the
-  answer has been written to the client: the parsed objects and the SDK's serialisation of them live that long.
+- A tool call's last body (`Answer`) goes on holding its bytes after it has been parsed, until the answer has
+  been written to the client: the parsed objects and the SDK's serialisation of them live that long.
 """
 
 from __future__ import annotations
@@ -147,23 +147,26 @@ class ByteBudget:
 
 
 class Answer:
-    """The bodies one tool call's answer was parsed from: kept in the byte budget past their parse, and freed by
-    `release` once the answer has been written to the client (or the call has ended without one)."""
+    """The body one tool call's answer was parsed from, kept in the byte budget past its parse until the answer has
+    been written to the client (or the call has ended without one). Only the call's last body is kept: a call that
+    reads another (the next page, the next poll, the engine after the run) has moved on from the one before, which
+    is freed as the new one starts, so a call never waits for room that it holds itself."""
 
     def __init__(self) -> None:
-        self._bodies: list[Body] = []
+        self._kept: Body | None = None
 
     def __bool__(self) -> bool:
-        return bool(self._bodies)
+        return self._kept is not None
 
     def keep(self, body: Body) -> None:
+        self.release()
         body.kept = True
-        self._bodies.append(body)
+        self._kept = body
 
     def release(self) -> None:
-        for body in self._bodies:
-            body.budget._leave(body)
-        self._bodies.clear()
+        if self._kept is not None:
+            self._kept.budget._leave(self._kept)
+            self._kept = None
 
 
 # The answer the current tool call is building, when a server middleware opened one: a ContextVar because the SDK
