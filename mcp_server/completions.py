@@ -49,6 +49,7 @@ TELA_FIELDS = {"id": "tela_case", "promptId": "tela_prompt"}
 ARGUMENT_KINDS = {
     ("diagnose_test_run", "test_case_job_id"): "retell_run",
     ("review_test_case", "id"): "tela_case",
+    ("fix_failing_test", "test_case_job_id"): "retell_run",
     ("compare_batches", "before_batch_id"): "retell_batch",
     ("compare_batches", "after_batch_id"): "retell_batch",
     ("retell://test-runs/{test_case_job_id}", "test_case_job_id"): "retell_run",

@@ -62,15 +62,38 @@ async def compare_batches(before_batch_id: str, after_batch_id: str) -> str:
     )
 
 
+async def fix_failing_test(test_case_job_id: str) -> str:
+    """Walk the fix of a failed Retell test: read it and the prompt that ran, draft the edit, rerun it on the draft,
+    and compare."""
+    job_id = _checked(test_case_job_id, "test_case_job_id", "retell")
+    return (
+        f"Help me fix the failed Retell test run {job_id}, one step at a time, telling me what you do. 1. Read it "
+        f"with get_test_run and the engine that ran with get_response_engine test_case_job_id={job_id}; quote the "
+        "prompt lines (general_prompt, a state's state_prompt, or a node's instruction) behind the failure. "
+        "2. Propose the exact edit and wait for my go-ahead. 3. Draft it with draft_agent_version: the agent whose "
+        "engine this is (ask me for its agent_id if we have not named it), base_version the version that ran, "
+        "and only the changed fields in changes. If it answers unsafe_edit, tell me which phone numbers to pin and "
+        "stop. 4. Rerun this test on the draft with run_batch_test: the run's test_case_definition_id, that "
+        "agent_id, and version the draft's version. 5. Wait with summarize_batch_test wait_seconds=40. 6. Compare "
+        "with compare_batch_tests: before the batch this run belongs to (the newest batch of the agent that has "
+        "it, from list_batch_tests), after the new batch. Say whether the fix worked and what it broke, and remind "
+        "me that the draft goes live only once I publish it in Retell's dashboard."
+    )
+
+
 @dataclass(frozen=True)
 class PromptSpec:
+    """A prompt, its title, its vendor (the toolset it belongs to) and the levels its steps need."""
+
     fn: Callable[..., Awaitable[str]]
     title: str
     vendor: Provider
+    levels: tuple[str, ...] = ("read",)
 
 
 PROMPTS = (
     PromptSpec(diagnose_test_run, "Diagnose a Retell test run", "retell"),
     PromptSpec(compare_batches, "Compare two Retell batches", "retell"),
+    PromptSpec(fix_failing_test, "Fix a failing Retell test", "retell", ("edits", "runs")),
     PromptSpec(review_test_case, "Review a Tela test case", "tela"),
 )

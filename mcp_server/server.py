@@ -154,7 +154,7 @@ def build_server(
         for resource in view_resources():
             server.add_resource(resource)
     for prompt in PROMPTS:
-        if prompt.vendor in vendors:
+        if prompt.vendor in vendors and levels.issuperset(prompt.levels):
             server.prompt(name=prompt.fn.__name__, title=prompt.title)(prompt.fn)
     for template in TEMPLATES:
         if template.vendor in vendors:

@@ -169,3 +169,15 @@ async def test_edit_tools_are_listed_only_with_allow_edits_and_labelled_as_write
     assert "publish it in Retell's dashboard" in (draft.description or "")
     assert "Web calls and chats that pin no version use the newest version" in (draft.description or "")
     assert json.dumps(draft.input_schema).count('"title"') == 0
+
+
+@pytest.mark.parametrize(("runs", "edits", "listed"), [(False, False, False), (True, False, False),
+                                                      (False, True, False), (True, True, True)])  # fmt: skip
+async def test_the_fix_loop_prompt_is_offered_only_where_its_steps_can_run(
+    vendors: FakeVendors, runs: bool, edits: bool, listed: bool
+) -> None:
+    """fix_failing_test drafts and reruns: it is listed only with both allow_edits and allow_runs."""
+    server = build_server(make_settings({"allow_runs": runs, "allow_edits": edits}), transport=vendors.transport())
+    async with Client(server) as client:
+        names = [prompt.name for prompt in (await client.list_prompts()).prompts]
+    assert ("fix_failing_test" in names) is listed

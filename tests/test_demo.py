@@ -10,7 +10,15 @@ import pytest
 from mcp import Client
 
 from mcp_server.config import load_settings
-from mcp_server.demo import DEMO_AGENT_ID, DEMO_PROMPT_ID, DEMO_PROMPT_VERSION_ID, demo_settings, demo_transport
+from mcp_server.demo import (
+    DEMO_AGENT_ID,
+    DEMO_LIVE_AGENT_ID,
+    DEMO_PROMPT_ID,
+    DEMO_PROMPT_VERSION_ID,
+    REFUND_RULE,
+    demo_settings,
+    demo_transport,
+)
 from mcp_server.server import build_server
 from tests.conftest import TOOL_NAMES, FakeClock
 
@@ -36,8 +44,8 @@ READS: dict[str, dict[str, Any]] = {
 }
 
 
-def demo_client(clock: FakeClock, *, allow_runs: bool = True) -> Client:
-    settings = demo_settings(load_settings({"allow_runs": allow_runs}, env={}))
+def demo_client(clock: FakeClock, *, allow_runs: bool = True, allow_edits: bool = False) -> Client:
+    settings = demo_settings(load_settings({"allow_runs": allow_runs, "allow_edits": allow_edits}, env={}))
     return Client(build_server(settings, transport=demo_transport(), clock=clock.clock()))
 
 
@@ -121,6 +129,56 @@ async def test_the_readme_walkthrough_runs_in_one_session() -> None:
         assert final is not None and final["status"] == "complete" and final["complete"] is True
         assert final["counts"] == {"pass": 1} and final["failed"] == []
         assert clock.slept  # it waited: the rerun was still running at first
+
+
+async def test_the_readme_fix_loop_runs_in_one_session() -> None:
+    """--demo --allow-edits --allow-runs plays the fix loop end to end: the fix_failing_test prompt, a draft of
+    version 3 with the refund rule put back (version 4, never published), the refund test rerun on it passes, and
+    the comparison with the failed batch shows it fixed; the agent a phone number binds to latest is refused."""
+    clock = FakeClock()
+    async with demo_client(clock, allow_edits=True) as client:
+        prompt = await client.get_prompt("fix_failing_test", {"test_case_job_id": "tcj_demo_failed"})
+        text = prompt.messages[0].content.text  # type: ignore[union-attr]
+        assert all(step in text for step in ("get_response_engine", "draft_agent_version", "run_batch_test",
+                                              "compare_batch_tests", "publish"))  # fmt: skip
+
+        fixed_prompt = f"Ask for the order number and look it up with lookup_order. {REFUND_RULE}"
+        drafted = await client.call_tool(
+            "draft_agent_version",
+            {"agent_id": DEMO_AGENT_ID, "base_version": 3,
+             "changes": {"states": [{"name": "order_help", "state_prompt": fixed_prompt}]}},
+        )  # fmt: skip
+        draft = drafted.structured_content
+        assert draft is not None, drafted.content[0].text
+        assert (draft["version"], draft["base_version"], draft["engine"]["version"]) == (4, 3, 4)
+        assert draft["changes"][0]["field"] == "states.order_help.state_prompt"
+        versions = (await client.call_tool("list_agent_versions", {"agent_id": DEMO_AGENT_ID})).structured_content
+        assert versions is not None and (versions["items"][0]["version"], versions["items"][0]["is_published"]) == (
+            4, False)  # fmt: skip
+
+        started = await client.call_tool(
+            "run_batch_test", {"test_case_definition_ids": ["tcd_demo_refund"], "agent_id": DEMO_AGENT_ID, "version": 4}
+        )
+        assert started.structured_content is not None
+        rerun = started.structured_content["test_case_batch_job_id"]
+        waited = await client.call_tool("summarize_batch_test", {"test_case_batch_job_id": rerun, "wait_seconds": 40})
+        assert waited.structured_content is not None and waited.structured_content["counts"] == {"pass": 1}
+
+        compared = (
+            await client.call_tool(
+                "compare_batch_tests", {"before_batch_id": "tcbj_demo_latest", "after_batch_id": rerun}
+            )
+        ).structured_content
+        assert compared is not None and compared["complete"] is True
+        assert [change["test_case_definition_id"] for change in compared["fixed"]] == ["tcd_demo_refund"]
+        assert compared["regressed"] == [] and compared["still_failing"] == []
+
+        live = await client.call_tool(
+            "draft_agent_version",
+            {"agent_id": DEMO_LIVE_AGENT_ID, "base_version": 1, "changes": {"general_prompt": "Hello."}},
+        )
+        error = json.loads(live.content[0].text)["error"]
+        assert error["code"] == "unsafe_edit" and "…0199" in error["message"]
 
 
 async def test_tela_runs_in_the_demo() -> None:
