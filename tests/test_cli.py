@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -102,3 +103,30 @@ def test_call_keeps_optional_string_arguments_as_text() -> None:
         "limit": 5,
         "flag": True,
     }
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_call_pretty_prints_on_a_terminal_and_stays_compact_when_piped() -> None:
+    """The Quick start's first command prints indented JSON to a terminal, and one compact line to a pipe (what a
+    script or `| jq` reads), the same object either way."""
+    import pty  # POSIX only, like this test
+
+    command = [sys.executable, "-m", "mcp_server", "call", "--demo", "get_test_run", "test_case_job_id=tcj_demo_failed"]
+    piped = subprocess.run(command, capture_output=True, timeout=60)
+    main_fd, terminal = pty.openpty()
+    with subprocess.Popen(command, stdout=terminal, stderr=subprocess.DEVNULL) as process:
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=60) == 0
+    os.close(main_fd)
+    assert piped.stdout.count(b"\n") == 1
+    assert shown.count(b"\n") > 20 and shown.startswith(b'{\r\n  "test_case_job_id"')
+    assert json.loads(shown.replace(b"\r\n", b"\n")) == json.loads(piped.stdout)
