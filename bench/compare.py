@@ -41,7 +41,9 @@ async def measure(port: int, rounds: int) -> dict[str, list[float]]:
                     result = await client.call_tool(tool, arguments)
                     times[tool].append(time.perf_counter() - started)
                     assert not result.is_error and result.structured_content, result.content
-                    assert result.structured_content["complete"] is True, result.structured_content.get("incomplete_reason")
+                    assert result.structured_content["complete"] is True, result.structured_content.get(
+                        "incomplete_reason"
+                    )
     return times
 
 

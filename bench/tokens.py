@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
@@ -64,26 +65,49 @@ async def tools_list_of(command: list[str], env: dict[str, str]) -> str:
             return wire(await client.list_tools())
 
 
+# What the README promises of the model-visible tool list (Claude tokens): every read tool, and each vendor's alone.
+BUDGETS = {"reads, both vendors": 1500, "reads, Retell alone": 1100, "reads, Tela alone": 450}
+SURFACES: dict[str, dict[str, Any]] = {
+    "reads, both vendors": {},
+    "reads, Retell alone": {"toolsets": ["retell"]},
+    "reads, Tela alone": {"toolsets": ["tela"]},
+    "reads and runs (allow_runs)": {"allow_runs": True},
+    "reads, runs and edits (allow_runs, allow_edits)": {"allow_runs": True, "allow_edits": True},
+}
+
+
+async def tools_list(flags: dict[str, Any]) -> str:
+    """tools/list as the wire carries it, from the demo server with these settings."""
+    server = build_server(demo_settings(load_settings(flags, env={})), transport=demo_transport())
+    async with Client(server, mode="legacy") as client:
+        return wire(await client.list_tools())
+
+
+async def model_visible_surfaces() -> dict[str, tuple[int, str]]:
+    """Each surface's model-visible tool list: (tool count, text)."""
+    surfaces = {}
+    for name, flags in SURFACES.items():
+        listed = await tools_list(flags)
+        surfaces[name] = (len(json.loads(listed)["tools"]), model_visible(listed))
+    return surfaces
+
+
 async def main() -> None:
-    with_runs = build_server(demo_settings(load_settings({"allow_runs": True}, env={})), transport=demo_transport())
-    async with Client(with_runs, mode="legacy") as client:
-        ours_with_runs = wire(await client.list_tools())
+    texts = {
+        f"model-visible tools, {name} ({tools} tools)": text
+        for name, (tools, text) in (await model_visible_surfaces()).items()
+    }
+    ours = await tools_list({})
+    everything = await tools_list(SURFACES["reads, runs and edits (allow_runs, allow_edits)"])
     server = build_server(demo_settings(load_settings(env={})), transport=demo_transport())
     async with Client(server, mode="legacy") as client:
-        ours = wire(await client.list_tools())
         run = await client.call_tool("get_test_run", {"test_case_job_id": "tcj_demo_failed"})
         case = await client.call_tool("get_test_case", {"id": "550e8400-e29b-41d4-a716-446655440000"})
         missing = await client.call_tool("get_test_run", {"test_case_job_id": "nope"})
     env = {**os.environ, "RETELL_API_KEY": "key_tokens_0123456789", "RETELL_BASE_URL": "http://127.0.0.1:9"}
-    texts = {
-        f"model-visible tools (name, description, input schema; {len(json.loads(ours)['tools'])} tools, runs off)": (
-            model_visible(ours)
-        ),
-        f"model-visible tools ({len(json.loads(ours_with_runs)['tools'])} tools, allow_runs on)": model_visible(
-            ours_with_runs
-        ),
-        f"tools/list on the wire (this server, {len(json.loads(ours)['tools'])} tools, with output schemas)": ours,
-        f"tools/list on the wire ({len(json.loads(ours_with_runs)['tools'])} tools, allow_runs on)": ours_with_runs,
+    texts |= {
+        f"tools/list on the wire (reads, {len(json.loads(ours)['tools'])} tools, with output schemas)": ours,
+        f"tools/list on the wire (everything, {len(json.loads(everything)['tools'])} tools)": everything,
         "tools/list (SDK floor, 1 tool)": await tools_list_of([sys.executable, str(HERE / "floor_server.py")], env),
         "result text: failed Retell run (demo)": run.content[0].text,
         "result text: Tela test case (demo)": case.content[0].text,

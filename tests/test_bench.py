@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,19 @@ anyio.run(lifespan)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.anyio
+async def test_the_model_visible_tool_lists_fit_their_token_budgets() -> None:
+    """What a model is shown of the tools (names, descriptions, input schemas), in Claude tokens: every read tool
+    of both vendors at most 1,500, Retell's alone 1,100, Tela's alone 450 (bench/tokens.py prints them all)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are not installed: the Claude tokenizer comes from npm")
+    sys.path.insert(0, str(ROOT))
+    from bench.tokens import BUDGETS, count, model_visible_surfaces
+
+    surfaces = await model_visible_surfaces()
+    tokens, how = count([surfaces[name][1] for name in BUDGETS])
+    assert how == "Claude tokenizer"
+    measured = dict(zip(BUDGETS, tokens, strict=True))
+    assert all(measured[name] <= budget for name, budget in BUDGETS.items()), measured
