@@ -93,10 +93,10 @@ async def written(
 ) -> CallToolResult:
     """The write, once prepared and confirmed: the error found while preparing, `declined` when the user said no
     (nothing sent), else what `send` answers."""
-    if prepared.error is not None or prepared.plan is None:
-        error = prepared.error or InvalidArgument("Nothing to send.", provider=provider)
-        log_call(tool, provider, error.code, error.status, time.perf_counter())
-        return error_result(error)
+    if prepared.error is not None:
+        log_call(tool, provider, prepared.error.code, prepared.error.status, time.perf_counter())
+        return error_result(prepared.error)
+    assert prepared.plan is not None  # `prepare` makes a plan or an error
     if not isinstance(confirmation, AcceptedElicitation):
         declined = Declined(
             f"The user {'declined' if confirmation.action == 'decline' else 'cancelled'} it, so nothing was sent to "
