@@ -105,8 +105,8 @@ async def make_draft(retell: RetellClient, plan: DraftPlan) -> dict[str, Any]:
     except UpstreamError as error:
         if base is not None:
             error.message = (
-                f"Draft version {draft} of agent '{plan.agent_id}' was created from version {base}, but it was not "
-                f"changed: {error.message} Finish it with draft_agent_version draft_version={draft}."
+                f"Draft version {draft} of agent '{plan.agent_id}' was created from version {base}; then: "
+                f"{error.message} Finish it with draft_agent_version draft_version={draft}."
             )
         raise
     return {

@@ -371,7 +371,7 @@ class VendorHTTP:
         """One attempt within its time limit (the timeout, or less when the call's deadline is nearer)."""
         try:
             with anyio.fail_after(min(self._policy.timeout_seconds, max(deadline - self._clock.now(), 0.0))):
-                return await self._attempt(exchange)
+                return await self._attempt(exchange, attempts)
         except (TimeoutError, httpx2.TimeoutException) as exc:
             # Only a connection never made (or never taken from the pool) proves the request was not sent.
             unsent = isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
@@ -380,13 +380,13 @@ class VendorHTTP:
             unsent = isinstance(exc, httpx2.ConnectError)
             return _Failed(self._transport_error(exc, attempts, None if unsent else exchange.effect))
 
-    async def _attempt(self, exchange: _Exchange) -> _Answer | _Failed:
+    async def _attempt(self, exchange: _Exchange, attempts: int) -> _Answer | _Failed:
         url = httpx2.URL(self._base + exchange.path)
         params = tuple(exchange.params) if exchange.params else None
         async with self._client.stream(exchange.method, url, params=params, json=exchange.body) as response:
-            return await self._take_answer(response, exchange)
+            return await self._take_answer(response, exchange, attempts)
 
-    async def _take_answer(self, response: httpx2.Response, exchange: _Exchange) -> _Answer | _Failed:
+    async def _take_answer(self, response: httpx2.Response, exchange: _Exchange, attempts: int) -> _Answer | _Failed:
         """The answer's body read within its limit, then mapped: the object, or how the attempt failed. The body
         is held in the process's byte budget until it is parsed: its size, when the headers tell it exactly, else
         its decoded bytes, counted as they arrive."""
@@ -396,7 +396,13 @@ class VendorHTTP:
         if (kept_by := current_answer.get()) is not None:
             kept_by.release()  # the call has moved on from the body it read before
         async with self._budget.body(limit if size is None else min(size, limit)) as held:
-            body = await _read_body(response, held, limit, size, truncate=not ok)
+            try:
+                body = await _read_body(response, held, limit, size, truncate=not ok)
+            except httpx2.TransportError as exc:
+                if not (ok and exchange.effect):
+                    raise
+                # The vendor said yes before the connection broke: the write has probably been done.
+                return _Failed(self._transport_error(exc, attempts, exchange.effect, "has probably"))
             if isinstance(body, _Unreadable):
                 raise self._bad_body(status, body.problem, exchange, advice=body.advice)
             if not ok:
@@ -524,7 +530,9 @@ class VendorHTTP:
             return UpstreamTimeout(fact + effect.advice("may have"), provider=self.provider, retryable=False)
         return UpstreamTimeout(f"{fact}. Try again later, or raise timeout_seconds.", provider=self.provider)
 
-    def _transport_error(self, exc: httpx2.TransportError, attempts: int, effect: Effect | None) -> Unreachable:
+    def _transport_error(
+        self, exc: httpx2.TransportError, attempts: int, effect: Effect | None, how_sure: str = "may have"
+    ) -> Unreachable:
         if isinstance(exc, httpx2.ConnectError):
             what = f"could not connect to {self.name} at {self._client.base_url.host}"
         elif isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
@@ -533,7 +541,7 @@ class VendorHTTP:
             what = f"the request to {self.name} failed ({type(exc).__name__})"
         fact = f"{what[:1].upper()}{what[1:]} ({_attempts(attempts)})"
         if effect:
-            return Unreachable(fact + effect.advice("may have"), provider=self.provider, retryable=False)
+            return Unreachable(fact + effect.advice(how_sure), provider=self.provider, retryable=False)
         return Unreachable(f"{fact}. Check the network and {self.provider}.base_url.", provider=self.provider)
 
 
