@@ -266,8 +266,8 @@ def big_route(path: str) -> Reply:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
 def test_memory_returns_near_idle_after_concurrent_large_answers() -> None:
     """Four concurrent ~9.6 MiB answers, cache off: the server's memory afterwards is within 40 MiB of idle (the
-    burst's peak is several hundred). Before, it stayed ~300 MiB up: the SDK's stdio writer kept the last answer's
-    parsed objects, glibc kept body-sized buffers, and the JSON parser's string cache pinned pymalloc arenas."""
+    burst's peak is several hundred): the writer keeps no answer once written, glibc hands body-sized buffers back,
+    and the JSON parser's string cache holds no values to pin pymalloc arenas."""
     with loopback_vendor(big_route) as vendor, started(vendor, cache_ttl="0") as process:
         assert process.stdin is not None and process.stdout is not None
         hello = [jsonrpc(1, "initialize", INITIALIZE), jsonrpc(None, "notifications/initialized")]
@@ -540,7 +540,7 @@ def _peak_rise_mib(job_ids: list[str]) -> float:
 def test_four_large_answers_at_once_peak_near_one_alone() -> None:
     """An answer stays in the byte budget until its response is written, not only while its body is parsed (the
     parsed objects and their serialisation live that long): four ~9.6 MiB answers at once, each returned whole,
-    raise the server's peak at most 1.3x as far over idle as one alone (it was 2x)."""
+    raise the server's peak at most 1.3x as far over idle as one alone."""
     alone = _peak_rise_mib(["big-0"])
     four = _peak_rise_mib([f"big-{n}" for n in range(4)])
     assert four <= 1.3 * alone, f"one alone +{alone:.0f} MiB, four at once +{four:.0f} MiB"
