@@ -1,10 +1,12 @@
-"""`retell-tela-mcp check`: show the effective configuration, then probe each configured vendor's key."""
+"""`retell-tela-mcp check`: show the effective configuration, then probe each configured vendor's key (and, with
+OAuth on, load the issuer's metadata and signing keys)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx2
 
@@ -15,14 +17,14 @@ from mcp_server.upstream.vendors import Upstreams, open_upstreams
 
 @dataclass(frozen=True)
 class Verdict:
-    provider: Provider
-    outcome: str  # "accepted", "rejected", "failed" or "not configured"
+    provider: Provider | Literal["oauth"]
+    outcome: str  # "accepted", "rejected", "failed" or "not configured"; the issuer's: "loaded" or "failed"
     detail: str
     ms: float | None = None
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("accepted", "not configured")
+        return self.outcome in ("accepted", "loaded", "not configured")
 
 
 def config_rows(settings: Settings) -> list[tuple[str, str, str]]:
@@ -58,16 +60,42 @@ async def _probe(provider: Provider, fetch: Awaitable[None]) -> Verdict:
     return Verdict(provider, outcome, detail, (time.perf_counter() - started) * 1000)
 
 
-async def probe_vendors(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> list[Verdict]:
-    """One cheap authenticated GET per configured vendor; a vendor without a key is reported, not probed."""
-    verdicts = []
+async def probe_vendors(
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    issuer_transport: httpx2.AsyncBaseTransport | None = None,
+) -> list[Verdict]:
+    """One cheap authenticated GET per configured vendor; a vendor without a key is reported, not probed. With
+    OAuth on, the issuer's metadata and JWKS are loaded as the server would load them (`issuer_transport` replaces
+    the network for that, as `transport` does for the vendors)."""
+    verdicts: list[Verdict] = []
     async with open_upstreams(settings, transport=transport) as upstreams:
         for provider in ("retell", "tela"):
             if not getattr(settings, provider).configured:
                 verdicts.append(Verdict(provider, "not configured", f"no key: {PROVIDER_NAMES[provider]} calls fail"))
                 continue
             verdicts.append(await _probe(provider, _probe_call(upstreams, provider)))
+    if settings.oauth_issuer is not None:
+        verdicts.append(await probe_issuer(settings.oauth_issuer, transport=issuer_transport))
     return verdicts
+
+
+async def probe_issuer(issuer: str, *, transport: httpx2.AsyncBaseTransport | None = None) -> Verdict:
+    """Whether the issuer's metadata and signing keys load: without them no token can be accepted."""
+    from mcp_server.auth import IssuerError, IssuerKeys  # here: the JOSE library costs `check` ~0.1 s to import
+
+    started = time.perf_counter()
+    keys = IssuerKeys(issuer, transport=transport)
+    try:
+        loaded = await keys.load()
+    except IssuerError as error:
+        outcome, detail = "failed", str(error)
+    else:
+        outcome, detail = "loaded", f"{len(loaded.keys)} signing key(s) from {loaded.jwks_uri} ({loaded.metadata_url})"
+    finally:
+        await keys.aclose()
+    return Verdict("oauth", outcome, detail, (time.perf_counter() - started) * 1000)
 
 
 def _probe_call(upstreams: Upstreams, provider: Provider) -> Awaitable[None]:

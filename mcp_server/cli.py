@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from mcp_server import __version__
-from mcp_server.config import AUTH_TOKEN_ENV_VAR, ConfigError, Settings, check_credential, load_settings
+from mcp_server.config import AUTH_TOKEN_ENV_VAR, ENV_VARS, ConfigError, Settings, check_credential, load_settings
 from mcp_server.redaction import RedactingFilter, Redactor
 from mcp_server.stdio import Wire, claim_wire, ensure_standard_descriptors
 
@@ -216,6 +216,9 @@ def main(argv: Sequence[str] | None = None, *, platform: str = sys.platform) -> 
             check_credential(token)
         except ValueError as exc:
             _fail(f"config error: the HTTP auth token (--auth-token or ${AUTH_TOKEN_ENV_VAR}) {exc}")
+    problem = _oauth_problem(settings, token)
+    if problem is not None:
+        _fail(f"config error: {problem}")
     configure_logging(level, Redactor([*settings.secrets(), *([token] if token else [])]), args.log_format)
 
     if args.command == "call":
@@ -223,6 +226,24 @@ def main(argv: Sequence[str] | None = None, *, platform: str = sys.platform) -> 
     if args.command == "check":
         raise SystemExit(anyio.run(_check, settings, transport))
     _serve(settings, transport, args, token, platform)
+
+
+def _oauth_problem(settings: Settings, token: str | None) -> str | None:
+    """OAuth needs both its settings, and replaces the static token: one of them alone, or both with a token, is a
+    mistake worth stopping for."""
+    issuer, resource = settings.oauth_issuer, settings.oauth_resource
+    if (issuer is None) != (resource is None):
+        given, missing = ("oauth_issuer", "oauth_resource") if resource is None else ("oauth_resource", "oauth_issuer")
+        return (
+            f"{given} is set but {missing} is not: set {missing} (${ENV_VARS[missing]}) too, or neither "
+            "(oauth_issuer: the authorization server's issuer URL; oauth_resource: this server's public URL)"
+        )
+    if issuer is not None and token is not None:
+        return (
+            f"oauth_issuer and the HTTP auth token (--auth-token or ${AUTH_TOKEN_ENV_VAR}) are both set: "
+            "use OAuth access tokens or the static token, not both"
+        )
+    return None
 
 
 def _hand_large_blocks_back() -> None:
@@ -267,6 +288,7 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
 
     import uvicorn
 
+    from mcp_server.auth import oauth_resource
     from mcp_server.web import build_http_app, guarded_protocol
 
     try:
@@ -277,6 +299,7 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
             stateless=args.stateless,
             allowed_hosts=args.allowed_host,
             allowed_origins=args.allowed_origin,
+            oauth=oauth_resource(settings),
         )
     except ConfigError as exc:
         _fail(str(exc))

@@ -196,6 +196,16 @@ class Settings(BaseModel):
             raise ValueError("must be at least 32 bytes (for example the output of: openssl rand -hex 32)")
         return value
 
+    @field_validator("oauth_issuer", "oauth_resource", mode="after")
+    @classmethod
+    def _safe_oauth_url(cls, value: str | None) -> str | None:
+        """https:// (http:// only on loopback), like a base URL, so no token crosses a network in clear. Kept as
+        written, trailing slash and all: tokens' `iss` and `aud` are compared with it as strings."""
+        if value is None or not value.strip():
+            return None
+        check_base_url(value)
+        return value.strip()
+
     @field_validator("toolsets", mode="after")
     @classmethod
     def _known_toolsets(cls, value: list[str]) -> list[str]:

@@ -22,7 +22,6 @@ from mcp_types import (
 
 from mcp_server import __version__
 from mcp_server.answers import AnswerLifetime
-from mcp_server.auth import ScopeMiddleware
 from mcp_server.completions import ClientScopeMiddleware, SeenIds
 from mcp_server.config import Settings
 from mcp_server.errors import PROVIDER_NAMES, Provider
@@ -131,7 +130,10 @@ def build_server(
     tools = [spec for spec in TOOLS if spec.vendor in vendors and spec.level in levels]
     writes = WriteArguments({spec.name: spec.vendor for spec in tools if spec.level != "read"})
     middleware: list[ServerMiddleware[Any]] = [ClientScopeMiddleware(single_client=single_client), answers, writes]
-    middleware.insert(0, ScopeMiddleware())  # outermost: under OAuth, what each token may see and do, first
+    if settings.oauth_issuer is not None:
+        from mcp_server.auth import ScopeMiddleware  # here: the JOSE library costs start-up ~50 ms to import
+
+        middleware.insert(0, ScopeMiddleware())  # outermost: what each token may see and do, first
     if settings.app_views:
         middleware.append(ViewsMiddleware(stateless=stateless))
     server = RetellTelaServer(

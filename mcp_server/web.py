@@ -1,4 +1,5 @@
-"""Streamable HTTP serving: the SDK's app at /mcp, behind a bearer token, Host/Origin checks and a body limit."""
+"""Streamable HTTP serving: the SDK's app at /mcp, behind a bearer token (static, or OAuth access tokens with
+per-level scopes), Host/Origin checks and a body limit."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import h11
+import pydantic_core
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.authentication import AuthCredentials
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,7 +25,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mcp_server import __version__
+from mcp_server.auth import (
+    SCOPES,
+    UNKNOWN_KEY_COOLDOWN_SECONDS,
+    Grant,
+    OAuthResource,
+    Refusal,
+    access_token,
+    bearer_token,
+    granted_levels,
+    needed_level,
+)
 from mcp_server.config import ConfigError, is_loopback
+from mcp_server.tools.base import describe
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
@@ -59,6 +76,119 @@ class BearerTokenGate:
                 await response(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+def _challenge(oauth: OAuthResource, **params: str) -> str:
+    """A `WWW-Authenticate: Bearer ...` value (RFC 6750; RFC 9728's `resource_metadata`) with these parameters."""
+    params = {"resource_metadata": oauth.metadata_url, **params}
+    return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in params.items())
+
+
+class OAuthGate:
+    """ASGI middleware: every HTTP request but the health check and the protected resource metadata must carry an
+    access token that `oauth`'s verifier accepts. No token or a bad one: 401 whose `WWW-Authenticate` names the
+    metadata and the scopes to ask for; 503 while the issuer's keys cannot be loaded. An accepted token becomes the
+    request's user (`scope["user"]`, as the SDK's own auth middleware sets it), which binds a session to it and
+    which `get_access_token()` returns inside the server."""
+
+    def __init__(self, app: ASGIApp, oauth: OAuthResource) -> None:
+        self._app = app
+        self._oauth = oauth
+        self._open = {HEALTH_PATH, *oauth.metadata_paths}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            try:
+                await self._app(scope, receive, send)
+            finally:
+                await self._oauth.verifier.keys.aclose()
+            return
+        if scope["type"] != "http" or scope["path"] in self._open:
+            await self._app(scope, receive, send)
+            return
+        token = bearer_token(Headers(scope=scope).get("authorization", ""))
+        verdict = await self._oauth.verifier.verify(token) if token is not None else None
+        if not isinstance(verdict, Grant):
+            await self._refuse(verdict)(scope, receive, send)
+            return
+        scope["user"] = AuthenticatedUser(access_token(verdict))
+        scope["auth"] = AuthCredentials(sorted(verdict.scopes))
+        await self._app(scope, receive, send)
+
+    def _refuse(self, refusal: Refusal | None) -> Response:
+        scopes = " ".join(self._oauth.scopes_supported)
+        if refusal is None:
+            description = f"Send an access token from {self._oauth.issuer} as 'Authorization: Bearer <token>'."
+            headers = {"WWW-Authenticate": _challenge(self._oauth, scope=scopes)}
+            return JSONResponse({"error": "unauthorized", "error_description": description}, 401, headers)
+        logger.info("refused an access token: %s", refusal.description)
+        if refusal.status == 503:
+            headers = {"Retry-After": f"{UNKNOWN_KEY_COOLDOWN_SECONDS:.0f}"}  # when the keys are tried again
+        else:
+            challenge = {"error": refusal.error, "error_description": refusal.description, "scope": scopes}
+            headers = {"WWW-Authenticate": _challenge(self._oauth, **challenge)}
+        return JSONResponse({"error": refusal.error, "error_description": refusal.description}, refusal.status, headers)
+
+
+class ScopeGate:
+    """ASGI middleware under OAuth, once the body is in: a JSON-RPC request that needs a level the token's scopes
+    do not grant (a tool call of a run tool without `retell-tela:runs`, a prompt without `retell-tela:read`) is
+    answered 403 `insufficient_scope` naming the scope it needs (RFC 6750), before the SDK sees it, so a client can
+    ask its user for more. A body that is not JSON-RPC goes on to the SDK, which says what is wrong with it."""
+
+    def __init__(self, app: ASGIApp, oauth: OAuthResource) -> None:
+        self._app = app
+        self._oauth = oauth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        if scope["type"] != "http" or scope["method"] != "POST" or user is None:
+            await self._app(scope, receive, send)
+            return
+        received: deque[Message] = deque()
+        body = b""
+        while True:  # what BodyFirst already holds: no waiting here
+            message = await receive()
+            received.append(message)
+            body += message.get("body", b"")
+            if message["type"] != "http.request" or not message.get("more_body", False) or len(body) > MAX_BODY_BYTES:
+                break
+        granted = granted_levels(user.scopes)
+        for request in _json_rpc_requests(body):
+            needed = needed_level(request.get("method"), request.get("params"))
+            if needed is not None and needed not in granted:
+                method = request["method"]
+                what = f"{method} {request['params']['name']}" if method == "tools/call" else method
+                token = user.access_token
+                logger.info(
+                    "refused %s: the token lacks %s (%s)",
+                    what,
+                    SCOPES[needed],
+                    describe(token.subject, token.client_id),
+                )
+                await self._insufficient(what, SCOPES[needed])(scope, receive, send)
+                return
+
+        async def replay() -> Message:
+            return received.popleft() if received else await receive()
+
+        await self._app(scope, replay, send)
+
+    def _insufficient(self, what: str, needed: str) -> Response:
+        description = f"{what} needs the scope {needed}."
+        challenge = _challenge(self._oauth, error="insufficient_scope", scope=needed, error_description=description)
+        body = {"error": "insufficient_scope", "error_description": description, "scope": needed}
+        return JSONResponse(body, 403, {"WWW-Authenticate": challenge})
+
+
+def _json_rpc_requests(body: bytes) -> list[dict[str, Any]]:
+    """The JSON-RPC messages of a body, read by the parser the SDK uses; none if it is not JSON."""
+    try:
+        document = pydantic_core.from_json(body)
+    except ValueError:
+        return []
+    messages = document if isinstance(document, list) else [document]
+    return [message for message in messages if isinstance(message, dict)]
 
 
 class BodyFirst:
@@ -274,16 +404,28 @@ def build_http_app(
     stateless: bool = False,
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
+    oauth: OAuthResource | None = None,
 ) -> ASGIApp:
-    """The ASGI app to serve. Raises `ConfigError` for a non-loopback bind without a token."""
+    """The ASGI app to serve: behind the static `auth_token`, or OAuth access tokens (`oauth`), or on loopback
+    neither. Raises `ConfigError` for a non-loopback bind without either."""
+    if oauth is not None and auth_token:
+        raise ConfigError("config error: OAuth (oauth_issuer) and a static token are both set: use one")
+    if oauth is not None:
+        return _oauth_app(server, host=host, stateless=stateless, allowed_hosts=allowed_hosts,
+                          allowed_origins=allowed_origins, oauth=oauth)  # fmt: skip
     if not is_loopback(host) and not auth_token:
         raise ConfigError(
             f"config error: --host {host}: serving beyond this machine needs a token; "
             "set RETELL_TELA_MCP_AUTH_TOKEN (or --auth-token) and send it as 'Authorization: Bearer <token>'"
         )
 
+    app = HostOriginGuard(BodyFirst(_sdk_app(server, host, stateless)), host, allowed_hosts, allowed_origins)
+    return BearerTokenGate(app, auth_token) if auth_token else app
+
+
+def _sdk_app(server: MCPServer[Any], host: str, stateless: bool) -> ASGIApp:
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
-    app: ASGIApp = server.streamable_http_app(
+    return server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
         max_request_body_size=MAX_BODY_BYTES,
@@ -292,5 +434,26 @@ def build_http_app(
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=host,
     )
-    app = HostOriginGuard(BodyFirst(app), host, allowed_hosts, allowed_origins)
-    return BearerTokenGate(app, auth_token) if auth_token else app
+
+
+def _oauth_app(
+    server: MCPServer[Any],
+    *,
+    host: str,
+    stateless: bool,
+    allowed_hosts: Sequence[str],
+    allowed_origins: Sequence[str],
+    oauth: OAuthResource,
+) -> ASGIApp:
+    """The app as an OAuth protected resource: the metadata (RFC 9728) at its well-known paths, open like the health
+    check; every other request needs an accepted token, and each JSON-RPC request the scope of its level. The
+    resource URL's host is a name this server is reached by, so it needs no `--allowed-host`."""
+
+    async def protected_resource_metadata(request: Request) -> Response:
+        return JSONResponse(oauth.metadata(), headers={"Cache-Control": "public, max-age=3600"})
+
+    for path in dict.fromkeys(oauth.metadata_paths):
+        server.custom_route(path, methods=["GET"])(protected_resource_metadata)
+    app: ASGIApp = ScopeGate(AuthContextMiddleware(_sdk_app(server, host, stateless)), oauth)
+    app = HostOriginGuard(BodyFirst(app), host, [*allowed_hosts, oauth.host], allowed_origins)
+    return OAuthGate(app, oauth)

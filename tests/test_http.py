@@ -117,12 +117,20 @@ def free_port() -> int:
 
 @contextmanager
 def http_server(
-    *extra: str, token: str | None = None, logs: list[str] | None = None, vendor: Vendor | None = None
+    *extra: str,
+    token: str | None = None,
+    logs: list[str] | None = None,
+    vendor: Vendor | None = None,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """`retell-tela-mcp serve --transport http` on a free loopback port, on the demo data or against `vendor` for
-    both vendors; yields its base URL. Its stderr is appended to `logs` when the server has stopped."""
-    port = free_port()
+    """`retell-tela-mcp serve --transport http` on a free loopback port (or `port`), on the demo data or against
+    `vendor` for both vendors, with `env` added to a clean environment; yields its base URL. Its stderr is appended to
+    `logs` when the server has stopped."""
+    port = port or free_port()
+    added = env or {}
     env = {k: v for k, v in os.environ.items() if k not in (*ENV_VARS.values(), CONFIG_ENV_VAR, AUTH_TOKEN_ENV_VAR)}
+    env |= added
     if token:
         env[AUTH_TOKEN_ENV_VAR] = token
     if vendor:

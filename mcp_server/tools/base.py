@@ -123,23 +123,28 @@ def error_result(error: UpstreamError) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=compact_json(error.payload()))], is_error=True)
 
 
-async def answer(ctx: Ctx, tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]]) -> CallToolResult:
+async def answer(
+    ctx: Ctx, tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]], *, write: bool = False
+) -> CallToolResult:
     """Run one tool's vendor work and shape it as the contract says: the object, or an error result; log one
     line. The IDs in a successful answer are remembered for this client's argument completions."""
     started = time.perf_counter()
     try:
         obj = await fetch
     except UpstreamError as error:
-        log_call(tool, provider, error.code, error.status, started)
+        log_call(tool, provider, error.code, error.status, started, write=write)
         return error_result(error)
-    log_call(tool, provider, "ok", 200, started)
+    log_call(tool, provider, "ok", 200, started, write=write)
     runtime(ctx).seen.note(provider, obj)
     return CallToolResult(content=[TextContent(type="text", text=compact_json(obj))], structured_content=obj)
 
 
-def log_call(tool: str, provider: Provider, outcome: str, status: int | None, started: float) -> None:
-    """One INFO line per tool call: what, where, how it ended, how long. Never a key, never a body."""
-    event = {
+def log_call(
+    tool: str, provider: Provider, outcome: str, status: int | None, started: float, *, write: bool = False
+) -> None:
+    """One INFO line per tool call: what, where, how it ended, how long; and who asked (an OAuth token's `sub` and
+    `client_id`) for a write, or for any call when logging at DEBUG. Never a key, a token, or a body."""
+    event: dict[str, object] = {
         "tool": tool,
         "vendor": provider,
         "outcome": outcome,
@@ -147,7 +152,32 @@ def log_call(tool: str, provider: Provider, outcome: str, status: int | None, st
         "ms": round((time.perf_counter() - started) * 1000, 1),
         "cache": cache_status.get(),
     }
+    if write or logger.isEnabledFor(logging.DEBUG):
+        who = caller()
+        if who is not None:
+            event["caller"] = who
     logger.info(" ".join(f"{k}={v}" for k, v in event.items()), extra={"event": event})
+
+
+def caller() -> str | None:
+    """Who sent the request being served, as `sub=... client_id=...` (client_id when the token names one); None
+    when the request carries no OAuth token (stdio, the static token, OAuth off). Never any part of the token."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    token = get_access_token()
+    return None if token is None else describe(token.subject, token.client_id or None)
+
+
+def describe(subject: str | None, client_id: str | None) -> str:
+    """`sub=... client_id=...` for a log line: values as the issuer signed them, with anything that could break a
+    line or forge a field (whitespace, control characters, non-ASCII) escaped, and clipped."""
+    parts = [f"{name}={_shown(value)}" for name, value in (("sub", subject), ("client_id", client_id)) if value]
+    return " ".join(parts) or "sub=(none)"
+
+
+def _shown(value: str) -> str:
+    shown = value.encode("unicode_escape").decode("ascii").replace(" ", "\\x20")
+    return shown if len(shown) <= 128 else shown[:125] + "..."
 
 
 # Arguments several tools share. An ID's name says what it is: describing it again would cost every conversation

@@ -94,7 +94,7 @@ async def written(
     """The write, once prepared and confirmed: the error found while preparing, `declined` when the user said no
     (nothing sent), else what `send` answers."""
     if prepared.error is not None:
-        log_call(tool, provider, prepared.error.code, prepared.error.status, time.perf_counter())
+        log_call(tool, provider, prepared.error.code, prepared.error.status, time.perf_counter(), write=True)
         return error_result(prepared.error)
     assert prepared.plan is not None  # `prepare` makes a plan or an error
     if not isinstance(confirmation, AcceptedElicitation):
@@ -103,9 +103,9 @@ async def written(
             f"{PROVIDER_NAMES[provider]}. Ask before trying again.",
             provider=provider,
         )
-        log_call(tool, provider, declined.code, None, time.perf_counter())
+        log_call(tool, provider, declined.code, None, time.perf_counter(), write=True)
         return error_result(declined)
-    return await answer(ctx, tool, provider, send(prepared.plan))
+    return await answer(ctx, tool, provider, send(prepared.plan), write=True)
 
 
 def log_write(what: str, **ids: object) -> None:
