@@ -45,16 +45,28 @@ def test_every_json_snippet_in_the_readme_parses() -> None:
 
 
 @pytest.mark.anyio
-async def test_readme_tool_tables_match_the_server_with_and_without_runs() -> None:
-    """The README's read-tool table lists exactly what the server lists by default, in order; with the run tools'
-    table after it, exactly what it lists with allow_runs."""
-    section = README.split("## Tools", 1)[1].split("\n## ", 1)[0]
-    reads, runs = section.split("### Tools that start runs", 1)
-    read_names = re.findall(r"^\| `([a-z_]+)` \|", reads, re.M)
-    run_names = re.findall(r"^\| `([a-z_]+)` \|", runs, re.M)
-    assert read_names == [t.name for t in await listed_tools()]
-    async with connect(FakeVendors(), make_settings({"allow_runs": True})) as client:
-        assert read_names + run_names == [t.name for t in (await client.list_tools()).tools]
+async def test_readme_tool_tables_match_the_server_at_every_level_and_toolset() -> None:
+    """The README's tool tables list exactly what the server lists, in order: the reads by default, the run tools'
+    table after them with allow_runs, the edit tools' after those with allow_edits; and each toolset's tools are
+    the rows whose upstream is that vendor's."""
+    section = README.split("## Tools\n", 1)[1].split("\n## ", 1)[0]
+    reads, rest = section.split("### Starting runs", 1)
+    runs, edits = rest.split("### Writing tests and drafting fixes", 1)
+    rows = {name: re.findall(r"^\| `([a-z_]+)` \| [^|]* \| ([A-Za-z]+)", table, re.M)
+            for name, table in (("reads", reads), ("runs", runs), ("edits", edits))}  # fmt: skip
+    names = {level: [tool for tool, _ in found] for level, found in rows.items()}
+    for flags, expected in (({}, names["reads"]), ({"allow_runs": True}, names["reads"] + names["runs"]),
+                            ({"allow_runs": True, "allow_edits": True}, [*names["reads"], *names["runs"],
+                                                                         *names["edits"]])):  # fmt: skip
+        async with connect(FakeVendors(), make_settings(flags)) as client:
+            assert expected == [t.name for t in (await client.list_tools()).tools], flags
+    every = dict(found for table in rows.values() for found in table)
+    flags = {"allow_runs": True, "allow_edits": True}
+    for toolset, vendor in (("retell", "Retell"), ("tela", "Tela")):
+        async with connect(FakeVendors(), make_settings({**flags, "toolsets": [toolset]})) as client:
+            listed = [t.name for t in (await client.list_tools()).tools]
+        assert listed and all(every[name] == vendor for name in listed), (toolset, listed)
+        assert sorted(listed) == sorted(name for name, owner in every.items() if owner == vendor)
 
 
 @pytest.mark.anyio
