@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from mcp.server.elicitation import ElicitationResult
-from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,9 +17,9 @@ from mcp_server.tools.base import AgentId, Ctx, FlowId, LlmId, ToolSpec, Version
 from mcp_server.tools.writes import (
     Confirm,
     Prepared,
-    ask,
     check_name,
     check_text,
+    confirming,
     log_write,
     prepare,
     written,
@@ -235,10 +235,7 @@ async def prepare_definition(
     return await prepare(work)
 
 
-async def confirm_definition(
-    prepared: Annotated[Prepared[DefinitionPlan], Resolve(prepare_definition)], ctx: Ctx
-) -> Elicit[Confirm] | Prepared[Any]:
-    return ask(prepared, ctx)
+confirm_definition = confirming(prepare_definition)
 
 
 async def save_test_case_definition(
@@ -327,10 +324,7 @@ async def prepare_agent_draft(
     return await prepare(_prepare_agent_draft(runtime(ctx).retell, agent_id, base_version, draft_version, changes))
 
 
-async def confirm_agent_draft(
-    prepared: Annotated[Prepared[DraftPlan], Resolve(prepare_agent_draft)], ctx: Ctx
-) -> Elicit[Confirm] | Prepared[Any]:
-    return ask(prepared, ctx)
+confirm_agent_draft = confirming(prepare_agent_draft)
 
 
 async def draft_agent_version(
@@ -427,10 +421,7 @@ async def prepare_case(
     return await prepare(checks())
 
 
-async def confirm_case(
-    prepared: Annotated[Prepared[CasePlan], Resolve(prepare_case)], ctx: Ctx
-) -> Elicit[Confirm] | Prepared[Any]:
-    return ask(prepared, ctx)
+confirm_case = confirming(prepare_case)
 
 
 async def save_test_case(
@@ -498,10 +489,7 @@ async def prepare_prompt_draft(ctx: Ctx, base_version_id: str, changes: PromptCh
     return await prepare(_prepare_prompt_draft(runtime(ctx).tela, base_version_id, changes))
 
 
-async def confirm_prompt_draft(
-    prepared: Annotated[Prepared[dict[str, Any]], Resolve(prepare_prompt_draft)], ctx: Ctx
-) -> Elicit[Confirm] | Prepared[Any]:
-    return ask(prepared, ctx)
+confirm_prompt_draft = confirming(prepare_prompt_draft)
 
 
 async def draft_prompt_version(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.elicitation import ElicitationResult
-from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import CallToolResult
 from pydantic import Field
 
@@ -25,7 +25,7 @@ from mcp_server.tools.base import (
     answer,
     runtime,
 )
-from mcp_server.tools.writes import Confirm, Prepared, ask, prepare, written
+from mcp_server.tools.writes import Confirm, Prepared, confirming, prepare, written
 from mcp_server.upstream.ids import check_ids
 from mcp_server.upstream.retell import (
     Engine,
@@ -179,10 +179,7 @@ async def prepare_batch_run(
     return await prepare(_prepare_batch_run(runtime(ctx).retell, test_case_definition_ids, choice, version))
 
 
-async def confirm_batch_run(
-    prepared: Annotated[Prepared[BatchRun], Resolve(prepare_batch_run)], ctx: Ctx
-) -> Elicit[Confirm] | Prepared[Any]:
-    return ask(prepared, ctx)
+confirm_batch_run = confirming(prepare_batch_run)
 
 
 async def run_batch_test(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.elicitation import ElicitationResult
-from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import CallToolResult
 from pydantic import Field
 
 from mcp_server.tools.base import Ctx, ToolSpec, answer, runtime
-from mcp_server.tools.writes import Confirm, Prepared, ask, prepare, written
+from mcp_server.tools.writes import Confirm, Prepared, confirming, prepare, written
 from mcp_server.upstream.ids import check_id, check_ids
 from mcp_server.upstream.tela import (
     TelaPromptVersion,
@@ -81,10 +81,7 @@ async def prepare_cases_run(
     return await prepare(checks())
 
 
-async def confirm_cases_run(
-    prepared: Annotated[Prepared[dict[str, Any]], Resolve(prepare_cases_run)], ctx: Ctx
-) -> Elicit[Confirm] | Prepared[Any]:
-    return ask(prepared, ctx)
+confirm_cases_run = confirming(prepare_cases_run)
 
 
 async def run_test_cases(

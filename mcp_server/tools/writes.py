@@ -17,11 +17,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
-from mcp.server.mcpserver.resolve import Elicit
+from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict
 
@@ -68,11 +68,28 @@ async def prepare(work: Awaitable[tuple[Plan, str]]) -> Prepared[Plan]:
 
 def ask(prepared: Prepared[Any], ctx: Ctx) -> Elicit[Confirm] | Prepared[Any]:
     """The confirmation resolver's answer: a question only when there is something to send, the setting asks for
-    one, and the client can be asked; else the prepared write itself, as an accepted answer. (Each tool's resolver
-    is an `async def` returning this: the SDK runs a plain `def` resolver in a worker thread.)"""
+    one, and the client can be asked; else the prepared write itself, as an accepted answer."""
     if prepared.error is not None or not runtime(ctx).confirm_writes or not can_be_asked(ctx):
         return prepared
     return Elicit(prepared.question, Confirm)
+
+
+def confirming(prepare_fn: Callable[..., Awaitable[Prepared[Any]]]) -> Callable[..., Awaitable[Any]]:
+    """The confirmation resolver of a write whose `prepared` comes from the resolver `prepare_fn`: it asks (see
+    `ask`) once the write is prepared. An `async def` on purpose: the SDK runs a plain `def` resolver in a worker
+    thread. Its name is distinct per write, so its answers ride the request state under a key of its own."""
+
+    async def confirm(prepared: Prepared[Any], ctx: Ctx) -> Elicit[Confirm] | Prepared[Any]:
+        return ask(prepared, ctx)
+
+    # Set rather than written: the annotation names the very resolver this confirmation waits for.
+    confirm.__annotations__ = {
+        "prepared": Annotated[Prepared[Any], Resolve(prepare_fn)],
+        "ctx": Ctx,
+        "return": Elicit[Confirm] | Prepared[Any],
+    }
+    confirm.__name__ = confirm.__qualname__ = f"confirm_{prepare_fn.__name__}"
+    return confirm
 
 
 def can_be_asked(ctx: Ctx) -> bool:
