@@ -18,7 +18,8 @@ PROMPT_ID = "550e8400-e29b-41d4-a716-446655440001"
 VERSION_ID = "550e8400-e29b-41d4-a716-446655440002"
 CASE_ID = "550e8400-e29b-41d4-a716-446655440000"
 DEFINITION = {"test_case_definition_id": "tcd_1", "name": "refund", "user_prompt": "Ask for a refund.",
-              "metrics": ["offers a refund"], "response_engine": {"type": "retell-llm", "llm_id": "llm_1", "version": 2},
+              "metrics": ["offers a refund"],
+              "response_engine": {"type": "retell-llm", "llm_id": "llm_1", "version": 2},
               "dynamic_variables": {}, "tool_mocks": [], "llm_model": "gpt-4.1", "type": "simulation",
               "creation_timestamp": 1, "user_modified_timestamp": 2}  # fmt: skip
 LLM = {"llm_id": "llm_1", "version": 5, "is_published": False, "general_prompt": "Be kind.",
@@ -61,8 +62,8 @@ class Retell:
             engine = {"type": "retell-llm", "llm_id": "llm_1"} if llm else {
                 "type": "conversation-flow", "conversation_flow_id": "cf_1"}  # fmt: skip
             published = version == 2
-            return json_response(200, {"agent_id": "agent_1", "version": version, "is_published": published,
-                                       "base_version": 4, "response_engine": {**engine, "version": version}})  # fmt: skip
+            agent = {"agent_id": "agent_1", "version": version, "is_published": published, "base_version": 4}
+            return json_response(200, {**agent, "response_engine": {**engine, "version": version}})
         if path in ("/get-retell-llm/llm_1", "/get-conversation-flow/cf_1"):
             return json_response(200, {**self.engine, "version": version, "is_published": version == 2})
         if path == "/create-agent-version/agent_1":
@@ -102,7 +103,8 @@ async def test_a_new_definition_is_created_with_the_engine_resolved_from_the_age
     retell = vendors.retell = Retell()
     mock = {"tool_name": "lookup_order", "input_match_rule": {"type": "any"}, "output": '{"status": "late"}'}
     arguments = {"name": "late order", "user_prompt": "Ask where your order is.", "metrics": ["gives the ETA"],
-                 "agent_id": "agent_1", "version": 5, "tool_mocks": [mock], "dynamic_variables": {"order": "O-1"}}  # fmt: skip
+                 "agent_id": "agent_1", "version": 5, "tool_mocks": [mock],
+                 "dynamic_variables": {"order": "O-1"}}  # fmt: skip
     result = await call(vendors, "save_test_case_definition", arguments)
     assert result.is_error is False, result.content[0].text
     ((method, url, body),) = retell.bodies
@@ -117,8 +119,8 @@ async def test_a_definition_is_updated_whole_with_only_the_given_fields_changed(
     """With an ID, the definition is read, the given fields overlaid, and the whole of it PUT, without the fields
     Retell keeps for itself (ID, type, timestamps)."""
     retell = vendors.retell = Retell()
-    result = await call(vendors, "save_test_case_definition", {"test_case_definition_id": "tcd_1",
-                                                                "metrics": ["offers a refund", "is polite"]})  # fmt: skip
+    change = {"test_case_definition_id": "tcd_1", "metrics": ["offers a refund", "is polite"]}
+    result = await call(vendors, "save_test_case_definition", change)
     assert result.is_error is False
     ((method, url, body),) = retell.bodies
     assert (method, url) == ("PUT", "/update-test-case-definition/tcd_1")
@@ -133,9 +135,11 @@ async def test_a_definition_is_updated_whole_with_only_the_given_fields_changed(
         ({"name": "n", "user_prompt": "p", "metrics": [], "llm_id": "llm_1"}, "at least one metric"),
         ({"name": "n", "user_prompt": "p", "metrics": ["m"]}, "missing: response_engine"),
         ({"name": "n", "user_prompt": "p", "metrics": ["m"], "llm_id": "llm_1",
-          "tool_mocks": [{"tool_name": "t", "input_match_rule": {"type": "any"}, "output": {"a": 1}}]}, "must be a string"),
+          "tool_mocks": [{"tool_name": "t", "input_match_rule": {"type": "any"}, "output": {"a": 1}}]},
+         "must be a string"),
         ({"name": "n", "user_prompt": "p", "metrics": ["m"], "llm_id": "llm_1",
-          "tool_mocks": [{"tool_name": "t", "input_match_rule": {"type": "exact"}, "output": "{}"}]}, "input_match_rule"),
+          "tool_mocks": [{"tool_name": "t", "input_match_rule": {"type": "exact"}, "output": "{}"}]},
+         "input_match_rule"),
         ({"name": "n", "user_prompt": "p", "metrics": ["m"], "llm_id": "llm_1",
           "tool_mocks": [{"tool_name": "t", "input_match_rule": {"type": "partial_match"}, "output": "{}"}]},
          "input_match_rule"),
@@ -196,8 +200,8 @@ async def test_an_existing_draft_is_changed_in_place_and_a_flow_by_node(vendors:
     assert result.is_error is False, result.content[0].text
     ((method, url, patch),) = retell.bodies
     assert (method, url) == ("PATCH", "/update-conversation-flow/cf_1?version=7")
-    assert patch == {"nodes": [{**FLOW["nodes"][0], "instruction": {"type": "prompt", "text": "Greet and ask how to help."}},
-                               FLOW["nodes"][1]]}  # fmt: skip
+    new_instruction = {"type": "prompt", "text": "Greet and ask how to help."}
+    assert patch == {"nodes": [{**FLOW["nodes"][0], "instruction": new_instruction}, FLOW["nodes"][1]]}
 
 
 @pytest.mark.parametrize(
@@ -349,15 +353,16 @@ async def test_a_tela_draft_copies_its_base_and_is_never_promoted(vendors: FakeV
     content (as content and as the one system message), a title, draft true and promoted false, even when the
     base itself is promoted."""
     vendors.tela = tela
-    result = await call(vendors, "draft_prompt_version", {"base_version_id": VERSION_ID,
-                                                          "changes": {"content": "Offer refunds when late."}})  # fmt: skip
+    arguments = {"base_version_id": VERSION_ID, "changes": {"content": "Offer refunds when late."}}
+    result = await call(vendors, "draft_prompt_version", arguments)
     assert result.is_error is False, result.content[0].text
     (post,) = (r for r in vendors.requests if r.method != "GET")
     assert (post.method, post.url.path) == ("POST", "/prompt-version")
     assert json.loads(post.content) == {
         "promptId": PROMPT_ID, "title": "Support v2 (draft)", "configuration": VERSION["configuration"],
         "variables": VERSION["variables"], "content": "Offer refunds when late.",
-        "message": {"role": "system", "content": "Offer refunds when late."}, "draft": True, "promoted": False}  # fmt: skip
+        "message": {"role": "system", "content": "Offer refunds when late."},
+        "draft": True, "promoted": False}  # fmt: skip
 
 
 @pytest.mark.parametrize("tool", ["save_test_case", "draft_prompt_version"])
