@@ -145,14 +145,7 @@ class ScopeGate:
         if scope["type"] != "http" or scope["method"] != "POST" or user is None:
             await self._app(scope, receive, send)
             return
-        received: deque[Message] = deque()
-        body = b""
-        while True:  # what BodyFirst already holds: no waiting here
-            message = await receive()
-            received.append(message)
-            body += message.get("body", b"")
-            if message["type"] != "http.request" or not message.get("more_body", False) or len(body) > MAX_BODY_BYTES:
-                break
+        received, body = await _take_body(receive)  # what BodyFirst already holds: no waiting here
         granted = granted_levels(user.scopes)
         for request in _json_rpc_requests(body):
             needed = needed_level(request.get("method"), request.get("params"))
@@ -168,11 +161,7 @@ class ScopeGate:
                 )
                 await self._insufficient(what, SCOPES[needed])(scope, receive, send)
                 return
-
-        async def replay() -> Message:
-            return received.popleft() if received else await receive()
-
-        await self._app(scope, replay, send)
+        await self._app(scope, _replaying(received, receive), send)
 
     def _insufficient(self, what: str, needed: str) -> Response:
         description = f"{what} needs the scope {needed}."
@@ -204,21 +193,32 @@ class BodyFirst:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        received: deque[Message] = deque()
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            received.append(message)
-            size += len(message.get("body", b""))
-            if not message.get("more_body", False) or size > MAX_BODY_BYTES:
-                break
+        received, _ = await _take_body(receive)
+        if received and received[-1]["type"] == "http.disconnect":
+            return  # the client went before its body ended: nobody to answer
+        await self._app(scope, _replaying(received, receive), send)
 
-        async def replay() -> Message:
-            return received.popleft() if received else await receive()
 
-        await self._app(scope, replay, send)
+async def _take_body(receive: Receive) -> tuple[deque[Message], bytes]:
+    """A request's messages up to the end of its body (or its client's disconnect, or just past the size limit, where
+    the SDK answers 413), and the body they carry."""
+    received: deque[Message] = deque()
+    body = b""
+    while True:
+        message = await receive()
+        received.append(message)
+        body += message.get("body", b"")
+        if message["type"] != "http.request" or not message.get("more_body", False) or len(body) > MAX_BODY_BYTES:
+            return received, body
+
+
+def _replaying(received: deque[Message], receive: Receive) -> Receive:
+    """A `receive` that hands back what was already read, then reads on."""
+
+    async def replay() -> Message:
+        return received.popleft() if received else await receive()
+
+    return replay
 
 
 _BUSY_BODY = b'{"error":"busy","message":"Too many open connections; try again shortly."}'
