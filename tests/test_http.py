@@ -115,6 +115,19 @@ def free_port() -> int:
         return port
 
 
+def healthy(url: str, process: subprocess.Popen[bytes], seconds: float) -> bool:
+    """Whether `url`'s `GET /healthz` answers 200 within `seconds`, while `process` (what serves it) keeps running."""
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 @contextmanager
 def http_server(
     *extra: str,
@@ -141,15 +154,7 @@ def http_server(
     process = subprocess.Popen([*command, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        assert healthy(url, process, 30), "server did not start"
         yield url
     finally:
         process.terminate()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import TOOL_NAMES
 from tests.oidc import authorization_server, install
-from tests.test_http import free_port, http_server
+from tests.test_http import free_port, healthy, http_server
 from tests.test_oauth import JOB, MemoryStorage, User, oauth_env, sdk_oauth
 
 DEPLOYMENT = Path(__file__).resolve().parent.parent / "docs" / "deployment.md"
@@ -71,17 +70,9 @@ http {{
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                error = (directory / "error.log").read_text() if (directory / "error.log").exists() else ""
-                raise AssertionError(f"nginx did not start: {error[-1500:]}")
-            time.sleep(0.1)
+        if not healthy(url, process, 20):
+            error = (directory / "error.log").read_text() if (directory / "error.log").exists() else ""
+            raise AssertionError(f"nginx did not start: {error[-1500:]}")
         yield url
     finally:
         process.terminate()

@@ -311,6 +311,30 @@ def read_answers(process: subprocess.Popen[bytes], count: int, timeout: float = 
     return answers
 
 
+@contextmanager
+def on_sockets(
+    vendor: LoopbackVendor, stdin: socket.socket, stdout: socket.socket
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The server process with these sockets as stdin and stdout (the same one twice is one socket for both); our
+    copies of them are closed once the child has its own, and the process is killed at the end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcp_server"],
+        stdin=stdin.fileno(),
+        stdout=stdout.fileno(),
+        stderr=subprocess.PIPE,
+        env=server_env(vendor),
+    )
+    stdin.close()
+    stdout.close()
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stderr is not None
+        process.stderr.close()
+
+
 def _finish(process: subprocess.Popen[bytes], timeout: float = 10) -> tuple[int, str]:
     """The exit code and stderr of a process whose pipes the test may already have closed."""
     code = process.wait(timeout=timeout)
@@ -379,29 +403,14 @@ def test_a_client_that_goes_away_ends_the_server_with_exit_0_and_no_traceback(
 def test_a_client_on_socket_pairs_that_quits_ends_the_server_with_exit_0() -> None:
     """Node clients (libuv) hand a child one socket pair for stdin and another for stdout; when the client process
     exits, both close at once: exit 0, no traceback."""
-    with loopback_vendor(route) as vendor:
-        ours_in, theirs_in = socket.socketpair()
-        ours_out, theirs_out = socket.socketpair()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mcp_server"],
-            stdin=theirs_in.fileno(),
-            stdout=theirs_out.fileno(),
-            stderr=subprocess.PIPE,
-            env=server_env(vendor),
-        )
-        theirs_in.close()
-        theirs_out.close()
-        try:
-            ours_in.sendall((jsonrpc(1, "initialize", INITIALIZE) + "\n").encode())
-            assert json.loads(ours_out.makefile("rb").readline())["id"] == 1
-            ours_in.close()
-            ours_out.close()
-            code, stderr = _finish(process)
-        finally:
-            process.kill()
-            process.wait()
-            assert process.stderr is not None
-            process.stderr.close()
+    ours_in, theirs_in = socket.socketpair()
+    ours_out, theirs_out = socket.socketpair()
+    with loopback_vendor(route) as vendor, on_sockets(vendor, theirs_in, theirs_out) as process:
+        ours_in.sendall((jsonrpc(1, "initialize", INITIALIZE) + "\n").encode())
+        assert json.loads(ours_out.makefile("rb").readline())["id"] == 1
+        ours_in.close()
+        ours_out.close()
+        code, stderr = _finish(process)
     assert code == 0, stderr
     assert "Traceback" not in stderr
 
@@ -422,32 +431,18 @@ def test_stdin_from_the_null_device_ends_at_once_with_exit_0() -> None:
 def test_one_socket_for_stdin_and_stdout_serves_every_request() -> None:
     """socat `EXEC:`, inetd and systemd `Accept=yes` give the server one socket as both stdin and stdout: every
     request is answered (the next request is not taken for a hang-up), and the client's half-close ends it with 0."""
-    with loopback_vendor(route) as vendor:
-        ours, theirs = socket.socketpair()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mcp_server"],
-            stdin=theirs.fileno(),
-            stdout=theirs.fileno(),
-            stderr=subprocess.PIPE,
-            env=server_env(vendor),
-        )
-        theirs.close()
-        try:
-            replies = ours.makefile("rb")
-            ours.sendall(("\n".join(HELLO) + "\n").encode())
-            answers = [json.loads(replies.readline())]
-            for n in range(2, 5):
-                ours.sendall((jsonrpc(n, "tools/call", CALL) + "\n").encode())
-                answers.append(json.loads(replies.readline()))
-            ours.shutdown(socket.SHUT_WR)
-            rest = replies.read()
-            code, stderr = _finish(process)
-        finally:
-            ours.close()
-            process.kill()
-            process.wait()
-            assert process.stderr is not None
-            process.stderr.close()
+    ours, theirs = socket.socketpair()
+    with loopback_vendor(route) as vendor, on_sockets(vendor, theirs, theirs) as process:
+        replies = ours.makefile("rb")
+        ours.sendall(("\n".join(HELLO) + "\n").encode())
+        answers = [json.loads(replies.readline())]
+        for n in range(2, 5):
+            ours.sendall((jsonrpc(n, "tools/call", CALL) + "\n").encode())
+            answers.append(json.loads(replies.readline()))
+        ours.shutdown(socket.SHUT_WR)
+        rest = replies.read()
+        code, stderr = _finish(process)
+        ours.close()
     assert [a["id"] for a in answers] == [1, 2, 3, 4]
     assert all(a["result"]["structuredContent"] == RETELL_RUN for a in answers[1:])
     assert rest == b""
