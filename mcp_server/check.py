@@ -10,7 +10,7 @@ from typing import Literal
 
 import httpx2
 
-from mcp_server.config import Settings, mask_secret, setting_keys
+from mcp_server.config import Settings, mask_secret, setting_keys, shown_store_url
 from mcp_server.errors import PROVIDER_NAMES, Forbidden, NotFound, Provider, Unauthorized, UpstreamError
 from mcp_server.upstream.vendors import Upstreams, open_upstreams
 
@@ -35,8 +35,10 @@ def config_rows(settings: Settings) -> list[tuple[str, str, str]]:
         value = getattr(getattr(settings, section) if section else settings, name)
         if name in ("api_key", "request_state_key"):
             shown = "(not set)" if value is None else mask_secret(value.get_secret_value())
+        elif name == "request_state_store":
+            shown = "(not set: in memory)" if value is None else shown_store_url(value.get_secret_value())
         elif isinstance(value, list):
-            shown = ",".join(value)
+            shown = ",".join(value) or "(none)"
         else:
             shown = str(value)
         rows.append((key, shown, settings.source_of(key)))
@@ -93,6 +95,8 @@ async def probe_issuer(issuer: str, *, transport: httpx2.AsyncBaseTransport | No
         outcome, detail = "failed", str(error)
     else:
         outcome, detail = "loaded", f"{len(loaded.keys)} signing key(s) from {loaded.jwks_uri} ({loaded.metadata_url})"
+        if not loaded.keys:  # the issuer has withdrawn them, or publishes none usable: no token can pass
+            outcome, detail = "failed", f"the JWKS at {loaded.jwks_uri} holds no signing key this server can use"
     finally:
         await keys.aclose()
     return Verdict("oauth", outcome, detail, (time.perf_counter() - started) * 1000)

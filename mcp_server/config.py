@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
@@ -34,13 +34,16 @@ ENV_VARS: dict[str, str] = {
     "allow_edits": "RETELL_TELA_MCP_ALLOW_EDITS",
     "confirm_writes": "RETELL_TELA_MCP_CONFIRM_WRITES",
     "request_state_key": "RETELL_TELA_MCP_REQUEST_STATE_KEY",
+    "request_state_store": "RETELL_TELA_MCP_REQUEST_STATE_STORE",
     "oauth_issuer": "RETELL_TELA_MCP_OAUTH_ISSUER",
     "oauth_resource": "RETELL_TELA_MCP_OAUTH_RESOURCE",
+    "oauth_keys_max_stale_seconds": "RETELL_TELA_MCP_OAUTH_KEYS_MAX_STALE_SECONDS",
+    "cors_origins": "RETELL_TELA_MCP_CORS_ORIGINS",
     "app_views": "RETELL_TELA_MCP_APP_VIEWS",
     "toolsets": "RETELL_TELA_MCP_TOOLSETS",
 }
 # Settings given as a list: a comma list in an environment variable or a flag.
-LIST_SETTINGS = frozenset({"toolsets"})
+LIST_SETTINGS = frozenset({"toolsets", "cors_origins"})
 TOOLSETS = ("retell", "tela")
 
 
@@ -89,6 +92,8 @@ def check_base_url(value: str) -> str:
 # A host name (letters, digits, hyphens, dots) or an IP address (IPv6 between brackets in the URL: `urlsplit`
 # leaves the colons): anything else cannot be a real server and fails later in a confusing way.
 _HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+(%[A-Za-z0-9]+)?")
+# A browser's Origin header: http(s), a host name or bracketed IPv6 address, an optional port; no path, no slash.
+_WEB_ORIGIN = re.compile(r"https?://([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?", re.IGNORECASE)
 
 
 def check_credential(value: str) -> str:
@@ -102,6 +107,35 @@ def check_credential(value: str) -> str:
         what = "whitespace" if bad.isspace() else "a control character" if not bad.isprintable() else "non-ASCII text"
         raise ValueError(f"contains {what}; it must be printable ASCII without spaces")
     return value
+
+
+def check_store_url(value: str) -> str:
+    """A Redis URL: `redis://` (or `rediss://`, over TLS, verified against the system's CAs), a host, and optionally
+    a user and password, a port and a database number; nothing else, so that whatever starts also connects. The
+    message never quotes it: it may hold a password."""
+    if value != value.strip() or any(not ("!" <= char <= "~") for char in value):
+        raise ValueError("contains whitespace, a control character or non-ASCII text; percent-encode them")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError("is not a valid URL (has it a port that is not a number from 1 to 65535?)") from None
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError("must be a redis:// or rediss:// URL such as redis://:password@redis.internal:6379/0")
+    if not parts.hostname or not _HOST.fullmatch(parts.hostname) or port == 0:
+        raise ValueError("needs a host (and a port from 1 to 65535, if any): redis://:password@host:6379/0")
+    if not re.fullmatch(r"/?|/[0-9]+", parts.path) or parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError("may end only in a database number (redis://host:6379/0): no other path, query or fragment")
+    return value
+
+
+def shown_store_url(url: str) -> str:
+    """The store's URL as `check` and the logs show it: its password masked like a key."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{mask_secret(unquote(parts.password))}@{host}"))
 
 
 class VendorSettings(BaseModel):
@@ -174,10 +208,19 @@ class Settings(BaseModel):
     # any replica can take the answer; without it each process makes its own key and a round trip must come back to
     # the replica that asked.
     request_state_key: SecretStr | None = None
+    # Where replicas sharing that key note the confirmations already used (a Redis URL, which may hold a password),
+    # so one answer sends one write on any replica; without it each process remembers its own.
+    request_state_store: SecretStr | None = None
     # HTTP: accept JWT access tokens from this OAuth issuer (for this server's public URL, `oauth_resource`) instead
     # of the static token. Both or neither.
     oauth_issuer: str | None = None
     oauth_resource: str | None = None
+    # HTTP, OAuth: the issuer's keys are used at most this long after the load that fetched them; past it, and while
+    # the issuer cannot be reached to load them again, tokens are refused with 503 (a withdrawn key stops working).
+    oauth_keys_max_stale_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
+    # HTTP: browser origins (`https://app.example.com`) whose pages may call /mcp: CORS preflights are answered for
+    # them, and they pass the Origin check as `--allowed-origin` ones do. Empty: no page of another origin may call.
+    cors_origins: list[str] = Field(default_factory=list)
     # MCP App views of a batch and a run, for clients that declared the extension (others never see them).
     app_views: bool = True
     # Which vendors' tools, prompts and resources are listed: most users have one vendor, and every tool listed
@@ -196,6 +239,14 @@ class Settings(BaseModel):
             raise ValueError("must be at least 32 bytes (for example the output of: openssl rand -hex 32)")
         return value
 
+    @field_validator("request_state_store", mode="after")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        check_store_url(value.get_secret_value())
+        return value
+
     @field_validator("oauth_issuer", "oauth_resource", mode="after")
     @classmethod
     def _safe_oauth_url(cls, value: str | None) -> str | None:
@@ -205,6 +256,16 @@ class Settings(BaseModel):
             return None
         check_base_url(value)
         return value.strip()
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _web_origins(cls, value: list[str]) -> list[str]:
+        """Each a web origin as browsers send it (`scheme://host[:port]`, nothing after), kept lower-case and once."""
+        for origin in value:
+            match = _WEB_ORIGIN.fullmatch(origin.strip())
+            if match is None or not 0 < int((match[3] or ":443")[1:]) <= 65535:
+                raise ValueError(f"{_shown_key(origin)!r} is not an origin such as https://app.example.com")
+        return list(dict.fromkeys(origin.strip().lower() for origin in value))
 
     @field_validator("toolsets", mode="after")
     @classmethod
@@ -231,9 +292,12 @@ class Settings(BaseModel):
         return list(self._warnings)
 
     def secrets(self) -> list[str]:
-        """The configured API keys (and the request-state key) in clear, for redaction only."""
+        """The configured API keys (and the request-state key, and the store's password as written in its URL and
+        decoded) in clear, for redaction only."""
         keys = [v.api_key.get_secret_value() for v in (self.retell, self.tela) if v.api_key is not None]
-        return keys + ([self.request_state_key.get_secret_value()] if self.request_state_key is not None else [])
+        keys += [self.request_state_key.get_secret_value()] if self.request_state_key is not None else []
+        password = urlsplit(self.request_state_store.get_secret_value()).password if self.request_state_store else None
+        return keys + ([password, unquote(password)] if password else [])
 
 
 def setting_keys() -> list[str]:
@@ -380,6 +444,12 @@ def load_settings(
             raise ConfigError(f"config error: flag --{key.replace('.', '-').replace('_', '-')}: {problem}") from None
         raise ConfigError(f"config error: {path_text}: key '{key}': {problem}") from None
     settings._sources.update(sources)
+    if settings.request_state_key is not None and settings.request_state_store is None:
+        settings._warnings.append(
+            "warning: request_state_key is set without request_state_store: replicas sharing the key take each "
+            "other's write confirmations, but each remembers only those used on itself; set request_state_store to "
+            "a Redis URL they share"
+        )
     if path_text is not None and any(file_values.get(f"{vendor}.api_key") for vendor in ("retell", "tela")):
         settings._warnings.extend(_exposure_warning(Path(path_text)))
     return settings
