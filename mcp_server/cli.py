@@ -289,7 +289,7 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
     import uvicorn
 
     from mcp_server.auth import oauth_resource
-    from mcp_server.web import build_http_app, guarded_protocol
+    from mcp_server.web import AccessLogFilter, build_http_app, guarded_protocol
 
     try:
         app = build_http_app(
@@ -299,6 +299,7 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
             stateless=args.stateless,
             allowed_hosts=args.allowed_host,
             allowed_origins=args.allowed_origin,
+            cors_origins=settings.cors_origins,
             oauth=oauth_resource(settings),
         )
     except ConfigError as exc:
@@ -306,7 +307,9 @@ def _serve(settings: Settings, transport: Any, args: argparse.Namespace, token: 
     logger.info(
         "serving MCP at http://%s:%d/mcp (%s)", args.host, args.port, "stateless" if args.stateless else "sessions"
     )
-    # log_config=None: uvicorn's lines go through our stderr handler, redaction and format included.
+    # log_config=None: uvicorn's lines go through our stderr handler, redaction and format included; its access lines
+    # without their query strings, where a client may have put a token.
+    logging.getLogger("uvicorn.access").addFilter(AccessLogFilter())
     protocol = guarded_protocol(settings.http_header_timeout_seconds, settings.http_max_connections)
     uvicorn.run(
         app, host=args.host, port=args.port, http=protocol, log_config=None, log_level=settings.log_level.lower()

@@ -4,7 +4,9 @@ on a shared HTTP server one client's IDs are never offered to another.
 Whose IDs are whose depends on how the server is reached:
 - over stdio (and `call`) the process serves exactly one client, so everything it has shown is that client's,
   whatever the protocol version (`single_client`);
-- over stateful HTTP, per session: the `Mcp-Session-Id` the transport issued;
+- over stateful HTTP, per session and per principal: the `Mcp-Session-Id` the request names, together with the
+  signed-in principal (client, issuer, subject) of its access token, as the SDK binds sessions. A 2026-07-28 request
+  reaches no session check in the SDK, so a session ID alone (which another principal may have seen) opens nothing;
 - a handshake-era connection without an HTTP session (the SDK's in-memory client) is known by the `client_params`
   object its `initialize` left, stable for the connection's life;
 - otherwise (stateless HTTP; protocol 2026-07-28 without a session) each request stands alone: nothing is
@@ -18,6 +20,8 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import principal_components
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp_types import Completion, PromptReference, ResourceTemplateReference
@@ -78,7 +82,8 @@ class ClientScopeMiddleware:
         headers = getattr(ctx.request, "headers", None)  # the HTTP request, on the HTTP transports
         session_id = headers.get(MCP_SESSION_ID_HEADER) if headers is not None else None
         if session_id:
-            return f"http:{session_id}"
+            token = get_access_token()
+            return ("http", session_id, principal_components(token) if token is not None else None)
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return None  # a 2026-07-28 request carries its own client info: a new object every time
         return ctx.session.client_params
@@ -101,7 +106,7 @@ class SeenIds:
         client = current_client.get()
         if client is None:
             return {}
-        key = client if isinstance(client, str) else id(client)
+        key = client if isinstance(client, str | tuple) else id(client)  # a value, or an object known by identity
         entry = self._clients.get(key)
         if entry is None:
             if not create:

@@ -1,5 +1,6 @@
 """Streamable HTTP serving: the SDK's app at /mcp, behind a bearer token (static, or OAuth access tokens with
-per-level scopes), Host/Origin checks and a body limit."""
+per-level scopes), Host/Origin checks, CORS for the browser pages the operator lists, and a body limit; and uvicorn's
+access lines without query strings, where a client may have put a token."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import hmac
 import logging
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import h11
@@ -26,8 +27,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mcp_server import __version__
 from mcp_server.auth import (
+    RETRY_SECONDS,
     SCOPES,
-    UNKNOWN_KEY_COOLDOWN_SECONDS,
     Grant,
     OAuthResource,
     Refusal,
@@ -43,6 +44,12 @@ MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
 # MCP requests here are a tool name and an ID or two; anything near this size is not a real client.
 MAX_BODY_BYTES = 1024 * 1024
+# What a page's requests to /mcp may send and read: Streamable HTTP's session and protocol headers, and the challenge
+# that names the metadata (RFC 9728), so a browser client can sign in from a 401.
+CORS_ALLOWED_METHODS = "GET, POST, DELETE"
+CORS_ALLOWED_HEADERS = "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id"
+CORS_EXPOSED_HEADERS = "mcp-session-id, mcp-protocol-version, www-authenticate, retry-after"
+CORS_MAX_AGE_SECONDS = 600
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +105,9 @@ class OAuthGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            try:
+            async with self._oauth.verifier.keys as keys:  # holds the background loads of the keys
+                keys.prefetch()
                 await self._app(scope, receive, send)
-            finally:
-                await self._oauth.verifier.keys.aclose()
             return
         if scope["type"] != "http" or scope["path"] in self._open:
             await self._app(scope, receive, send)
@@ -123,7 +129,7 @@ class OAuthGate:
             return JSONResponse({"error": "unauthorized", "error_description": description}, 401, headers)
         logger.info("refused an access token: %s", refusal.description)
         if refusal.status == 503:
-            headers = {"Retry-After": f"{UNKNOWN_KEY_COOLDOWN_SECONDS:.0f}"}  # when the keys are tried again
+            headers = {"Retry-After": f"{RETRY_SECONDS:.0f}"}  # when the keys are tried again
         else:
             challenge = {"error": refusal.error, "error_description": refusal.description, "scope": scopes}
             headers = {"WWW-Authenticate": _challenge(self._oauth, **challenge)}
@@ -333,18 +339,27 @@ def _origin(text: str, *, wildcard: bool = False) -> tuple[str, str, int] | None
 
 
 class HostOriginGuard:
-    """ASGI middleware against DNS rebinding: every request but the health check must name a Host we serve (else
-    421) and, when a browser sends an Origin, come from a page we trust (else 403).
+    """ASGI middleware against DNS rebinding, outermost, so it answers before any token is looked at: every request
+    but the health check must name a Host we serve (else 421) and, when a browser sends an Origin, come from a page we
+    trust (else 403), except on the `public_paths` (the protected resource metadata, which any page may read).
 
     Names compare case-insensitively (RFC 9110: hosts and schemes are). A Host is ours if its name is loopback
     (`localhost`, 127.0.0.0/8, `[::1]`) or the bound address, with any port or none, or an `--allowed-host`, with
     any port unless the entry names one. An Origin is trusted if it is loopback over http or https, any port or
-    none, or an `--allowed-origin` (its port, the scheme's default if absent, or any with `:*`). A name is
-    compared whole, so `localhost.evil.com` and `127.0.0.1.nip.io` are foreign.
+    none, or an `--allowed-origin` or a `cors_origins` entry (its port, the scheme's default if absent, or any with
+    `:*`). A name is compared whole, so `localhost.evil.com` and `127.0.0.1.nip.io` are foreign.
     """
 
-    def __init__(self, app: ASGIApp, host: str, allowed_hosts: Sequence[str], allowed_origins: Sequence[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        allowed_hosts: Sequence[str],
+        allowed_origins: Sequence[str],
+        public_paths: Collection[str] = (),
+    ) -> None:
         self._app = app
+        self._public = frozenset(public_paths)
         self._hosts: set[tuple[str, int]] = set()
         if not is_loopback(host) and host not in ("0.0.0.0", "::", ""):
             self._hosts.add((f"[{host.lower()}]" if ":" in host else host.lower(), _ANY))
@@ -387,13 +402,87 @@ class HostOriginGuard:
                 refusal = JSONResponse(
                     {"error": "misdirected_request", "message": "This server does not serve that Host name."}, 421
                 )
-            elif origin is not None and not self._origin_allowed(origin):
-                logger.warning("refused a request from Origin %r (see --allowed-origin)", origin[:200])
+            elif origin is not None and scope["path"] not in self._public and not self._origin_allowed(origin):
+                logger.warning("refused a request from Origin %r (see --allowed-origin, cors_origins)", origin[:200])
                 refusal = JSONResponse({"error": "forbidden", "message": "Requests from this Origin are refused."}, 403)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+class CorsGate:
+    """ASGI middleware for browser pages (CORS), inside the Host/Origin guard and outside the token gates: a preflight
+    carries no token, so it is answered here.
+
+    The protected resource metadata (`public_paths`) is public: any page may read it (`*`), preflight included.
+    `/mcp` answers only pages of the operator's `origins` (`cors_origins`): their preflights, and every answer to
+    their requests, 401s included (a page's MCP client reads the challenge to find where to sign in). Other origins
+    get no CORS headers, so their pages cannot read an answer. Origins compare as the guard compares them (scheme
+    and name case-insensitively, the scheme's default port filled in)."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str], public_paths: Collection[str] = ()) -> None:
+        self._app = app
+        self._origins = {parsed for parsed in map(_origin, origins) if parsed is not None}
+        self._public = frozenset(public_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+        if scope["path"] in self._public:
+            allowed = {"access-control-allow-origin": "*"}
+            if preflight:
+                asked = headers.get("access-control-request-headers", "")
+                allowed |= {"access-control-allow-methods": "GET", "access-control-max-age": str(CORS_MAX_AGE_SECONDS)}
+                allowed |= {"access-control-allow-headers": asked} if _HEADER_NAMES.fullmatch(asked) else {}
+                await Response(status_code=204, headers=allowed)(scope, receive, send)
+                return
+        elif scope["path"] == MCP_PATH and origin is not None and _origin(origin) in self._origins:
+            allowed = {"access-control-allow-origin": origin, "vary": "Origin"}
+            if preflight:
+                allowed |= {"access-control-allow-methods": CORS_ALLOWED_METHODS,
+                            "access-control-allow-headers": CORS_ALLOWED_HEADERS,
+                            "access-control-max-age": str(CORS_MAX_AGE_SECONDS)}  # fmt: skip
+                await Response(status_code=204, headers=allowed)(scope, receive, send)
+                return
+            allowed["access-control-expose-headers"] = CORS_EXPOSED_HEADERS
+        else:
+            await self._app(scope, receive, send)
+            return
+        await self._app(scope, receive, _with_headers(send, allowed))
+
+
+_HEADER_NAMES = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*")
+
+
+def _with_headers(send: Send, extra: dict[str, str]) -> Send:
+    """A `send` that adds `extra` to the response's headers (replacing any of the same names)."""
+    names = {name.encode() for name in extra}
+    added = [(name.encode(), value.encode("latin-1")) for name, value in extra.items()]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(name, value) for name, value in message.get("headers", []) if name.lower() not in names]
+            message = {**message, "headers": [*kept, *added]}
+        await send(message)
+
+    return sending
+
+
+class AccessLogFilter(logging.Filter):
+    """uvicorn's access lines (`client - "METHOD path HTTP/1.1" status`) with the path alone, never its query string:
+    a client may put a credential there (`?access_token=`, which this server never reads), and whatever is in the
+    query would otherwise reach the log whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        return True
 
 
 def build_http_app(
@@ -404,23 +493,28 @@ def build_http_app(
     stateless: bool = False,
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
+    cors_origins: Sequence[str] = (),
     oauth: OAuthResource | None = None,
 ) -> ASGIApp:
     """The ASGI app to serve: behind the static `auth_token`, or OAuth access tokens (`oauth`), or on loopback
-    neither. Raises `ConfigError` for a non-loopback bind without either."""
+    neither. Every request meets the Host/Origin guard first (a `cors_origins` entry is an allowed Origin too, so a
+    page the operator lists works end to end), then CORS, then the token gate. Raises `ConfigError` for a
+    non-loopback bind without a token or OAuth."""
     if oauth is not None and auth_token:
         raise ConfigError("config error: OAuth (oauth_issuer) and a static token are both set: use one")
+    origins = [*allowed_origins, *cors_origins]
     if oauth is not None:
-        return _oauth_app(server, host=host, stateless=stateless, allowed_hosts=allowed_hosts,
-                          allowed_origins=allowed_origins, oauth=oauth)  # fmt: skip
+        app = _oauth_app(server, host=host, stateless=stateless, oauth=oauth)
+        app = CorsGate(app, cors_origins, oauth.metadata_paths)
+        return HostOriginGuard(app, host, [*allowed_hosts, oauth.host], origins, oauth.metadata_paths)
     if not is_loopback(host) and not auth_token:
         raise ConfigError(
             f"config error: --host {host}: serving beyond this machine needs a token; "
             "set RETELL_TELA_MCP_AUTH_TOKEN (or --auth-token) and send it as 'Authorization: Bearer <token>'"
         )
-
-    app = HostOriginGuard(BodyFirst(_sdk_app(server, host, stateless)), host, allowed_hosts, allowed_origins)
-    return BearerTokenGate(app, auth_token) if auth_token else app
+    app = BodyFirst(_sdk_app(server, host, stateless))
+    app = CorsGate(BearerTokenGate(app, auth_token) if auth_token else app, cors_origins)
+    return HostOriginGuard(app, host, allowed_hosts, origins)
 
 
 def _sdk_app(server: MCPServer[Any], host: str, stateless: bool) -> ASGIApp:
@@ -436,18 +530,10 @@ def _sdk_app(server: MCPServer[Any], host: str, stateless: bool) -> ASGIApp:
     )
 
 
-def _oauth_app(
-    server: MCPServer[Any],
-    *,
-    host: str,
-    stateless: bool,
-    allowed_hosts: Sequence[str],
-    allowed_origins: Sequence[str],
-    oauth: OAuthResource,
-) -> ASGIApp:
+def _oauth_app(server: MCPServer[Any], *, host: str, stateless: bool, oauth: OAuthResource) -> ASGIApp:
     """The app as an OAuth protected resource: the metadata (RFC 9728) at its well-known paths, open like the health
-    check; every other request needs an accepted token, and each JSON-RPC request the scope of its level. The
-    resource URL's host is a name this server is reached by, so it needs no `--allowed-host`."""
+    check; every other request needs an accepted token, and each JSON-RPC request the scope of its level. (The
+    resource URL's host is a name this server is reached by: `build_http_app` serves it without `--allowed-host`.)"""
 
     async def protected_resource_metadata(request: Request) -> Response:
         return JSONResponse(oauth.metadata(), headers={"Cache-Control": "public, max-age=3600"})
@@ -455,5 +541,4 @@ def _oauth_app(
     for path in dict.fromkeys(oauth.metadata_paths):
         server.custom_route(path, methods=["GET"])(protected_resource_metadata)
     app: ASGIApp = ScopeGate(AuthContextMiddleware(_sdk_app(server, host, stateless)), oauth)
-    app = HostOriginGuard(BodyFirst(app), host, [*allowed_hosts, oauth.host], allowed_origins)
-    return OAuthGate(app, oauth)
+    return OAuthGate(BodyFirst(app), oauth)

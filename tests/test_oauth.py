@@ -151,7 +151,8 @@ def unb64(text: str) -> bytes:
 
 def claims_for(idp: AuthorizationServer, resource: str) -> dict[str, Any]:
     now = int(time.time())
-    return {"iss": idp.issuer, "aud": resource, "sub": "mallory", "iat": now, "exp": now + 300, "scope": ALL_SCOPES}
+    return {"iss": idp.issuer, "aud": resource, "sub": "mallory", "client_id": "mallory-app", "iat": now,
+            "exp": now + 300, "scope": ALL_SCOPES}  # fmt: skip
 
 
 def signed_by_attacker(idp: AuthorizationServer, resource: str, kid: str) -> str:
@@ -390,7 +391,8 @@ def test_an_issuer_whose_keys_cannot_be_loaded_gets_503_not_401() -> None:
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
     now = int(time.time())
-    token = jwt.encode({"iss": issuer, "aud": resource, "exp": now + 60}, signing_key_pem(), "RS256")
+    claims = {"iss": issuer, "aud": resource, "sub": "alice", "client_id": "app", "exp": now + 60}
+    token = jwt.encode(claims, signing_key_pem(), "RS256")
     with http_server(port=port, env=oauth_env(issuer, resource)) as url:
         response = post(url, token, INIT)
     assert response.status_code == 503 and response.headers["retry-after"] == "10"
