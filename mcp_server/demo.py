@@ -788,6 +788,7 @@ class DemoVendors:
             ("GET", "/v2/list-test-case-definitions"): self._list_definitions,
             ("POST", "/create-test-case-definition"): self._create_definition,
             ("PUT", "/update-test-case-definition/{}"): self._update_definition,
+            ("POST", "/v2/list-agents"): self._list_agents,
             ("GET", "/get-agent/{}"): self._get_agent,
             ("GET", "/list-agent-versions/{}"): self._list_agent_versions,
             ("POST", "/create-agent-version/{}"): self._create_agent_version,
@@ -985,6 +986,22 @@ class DemoVendors:
         versions = self.agents.get(agent_id)
         agent = _at(versions, request.url.params.get("version")) if versions else None
         return _json(200, agent) if agent else _json(404, NOT_FOUND)
+
+    def _list_agents(self, request: httpx2.Request, _: str) -> httpx2.Response:
+        """resources/agent.py:list, a POST whose query pages (`limit`, `pagination_key`, `sort_order`); items as
+        types/agent_list_response.py L17-38 has them, without an engine."""
+        items = [
+            {
+                "agent_id": agent_id,
+                "agent_name": versions[max(versions)]["agent_name"],
+                "channel": versions[max(versions)]["channel"],
+                "is_suspended": False,
+                "tags": {},
+                "user_modified_timestamp": versions[max(versions)]["last_modification_timestamp"],
+            }
+            for agent_id, versions in self.agents.items()
+        ]
+        return _sorted_page(items, request, "agent_id")
 
     def _list_agent_versions(self, request: httpx2.Request, agent_id: str) -> httpx2.Response:
         """types/agent_list_versions_response.py L10-37: {items, has_more, pagination_key}."""

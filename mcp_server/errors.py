@@ -11,8 +11,11 @@ UpstreamError                        base; never raised itself
  ├── UpstreamTimeout                 timeout                no answer in time, after retries
  ├── Unreachable                     unreachable            connection refused/reset, DNS, TLS, after retries
  ├── BadUpstreamResponse             bad_upstream_response  a 2xx whose body is not a JSON object, or too large
- ├── Declined                        declined               the user declined or cancelled a write; nothing was sent
- └── UnsafeEdit                      unsafe_edit            a write would change what live traffic uses; not sent
+ ├── Declined                        declined               the user declined or cancelled a write, or its confirmation
+ │                                                          was already used; nothing was sent
+ ├── UnsafeEdit                      unsafe_edit            a write would change what live traffic uses; not sent
+ └── Unconfirmed                     unconfirmed            a write must be confirmed but cannot be (the client cannot
+                                                            be asked here, or used ones cannot be checked); not sent
 """
 
 from __future__ import annotations
@@ -134,13 +137,28 @@ class BadUpstreamResponse(UpstreamError):
 
 
 class Declined(UpstreamError):
-    """Raised when the user declines or cancels a write's confirmation: nothing was sent."""
+    """Raised when the user declines or cancels a write's confirmation, or the confirmation was already used once:
+    nothing was sent."""
 
     code = "declined"
 
 
 class UnsafeEdit(UpstreamError):
-    """Raised when a write would change what live traffic uses (a published version, or a draft that phone numbers
-    bound to `latest` would serve at once): only the reads that found it were made."""
+    """Raised when a write would change what live traffic uses, or that cannot be proven not to (a published
+    version, a shared engine, a draft that a phone number or a handoff would serve at once): only the reads that
+    found it were made. `lasting`: the same call would be refused again whatever the user pins."""
 
     code = "unsafe_edit"
+
+    def __init__(
+        self, message: str, *, provider: Provider, lasting: bool = False, retryable: bool | None = None
+    ) -> None:
+        super().__init__(message, provider=provider, retryable=retryable)
+        self.lasting = lasting
+
+
+class Unconfirmed(UpstreamError):
+    """Raised when a write must be confirmed but cannot be: over stateless HTTP a handshake-era client's capabilities
+    are unknown, or the store of used confirmations cannot be reached. Nothing was sent."""
+
+    code = "unconfirmed"

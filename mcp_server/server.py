@@ -8,7 +8,7 @@ from typing import Any
 import httpx2
 from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.request_state import RequestStateSecurity
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
@@ -23,7 +23,8 @@ from mcp_types import (
 from mcp_server import __version__
 from mcp_server.answers import AnswerLifetime
 from mcp_server.completions import ClientScopeMiddleware, SeenIds
-from mcp_server.config import Settings
+from mcp_server.config import Settings, shown_store_url
+from mcp_server.confirmations import CLOCK_SKEW_SECONDS, NoteSealedState, UsedInMemory, open_used_confirmations
 from mcp_server.errors import PROVIDER_NAMES, Provider
 from mcp_server.prompts import PROMPTS
 from mcp_server.resources import TEMPLATES
@@ -118,17 +119,43 @@ def build_server(
     protocol; `stateless` that it serves stateless HTTP, where a handshake-era client's `initialize` is not
     remembered."""
     seen = SeenIds()
+    # A write's confirmation round trip (2026-07-28) comes back sealed; replicas sharing a key accept each other's.
+    # Without one the SDK's own choice: a key of this process's own.
+    sealing = (
+        RequestStateSecurity(keys=[settings.request_state_key.get_secret_value()])
+        if settings.request_state_key is not None
+        else RequestStateSecurity.ephemeral()
+    )
+    # A used confirmation is remembered as long as its sealed state could still be accepted (on any replica).
+    remembered = sealing.ttl + CLOCK_SKEW_SECONDS
+    used_here = UsedInMemory(remembered, clock)  # the server's, not a connection's: one per process
+    store = settings.request_state_store.get_secret_value() if settings.request_state_store is not None else None
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
-        async with open_upstreams(settings, transport=transport, clock=clock) as upstreams:
-            yield Runtime(upstreams.retell, upstreams.tela, seen, clock, settings.confirm_writes)
+        async with (
+            open_upstreams(settings, transport=transport, clock=clock) as upstreams,
+            open_used_confirmations(
+                store, remembered, memory=used_here, shown=shown_store_url(store) if store else ""
+            ) as confirmations,
+        ):
+            yield Runtime(
+                upstreams.retell,
+                upstreams.tela,
+                seen,
+                clock,
+                settings.confirm_writes,
+                confirmations=confirmations,
+                handshake_is_remembered=not stateless,
+            )
 
     vendors = {provider for provider in PROVIDER_NAMES if provider in settings.toolsets}
     answers = AnswerLifetime()
     levels = {"read", *(["runs"] if settings.allow_runs else []), *(["edits"] if settings.allow_edits else [])}
     tools = [spec for spec in TOOLS if spec.vendor in vendors and spec.level in levels]
-    writes = WriteArguments({spec.name: spec.vendor for spec in tools if spec.level != "read"})
+    built = {spec.name: spec.build() for spec in tools}
+    takes = {name: frozenset(tool.parameters.get("properties", {})) for name, tool in built.items()}
+    writes = WriteArguments({spec.name: (spec.vendor, takes[spec.name]) for spec in tools if spec.level != "read"})
     middleware: list[ServerMiddleware[Any]] = [ClientScopeMiddleware(single_client=single_client), answers, writes]
     if settings.oauth_issuer is not None:
         from mcp_server.auth import ScopeMiddleware  # here: the JOSE library costs start-up ~50 ms to import
@@ -144,14 +171,13 @@ def build_server(
         lifespan=lifespan,
         log_level=settings.log_level,
         middleware=middleware,
-        # A write's confirmation round trip (2026-07-28) comes back sealed; replicas sharing a key accept each
-        # other's. Without one the SDK seals with a key of this process's own.
-        request_state_security=RequestStateSecurity(keys=[settings.request_state_key.get_secret_value()])
-        if settings.request_state_key is not None
-        else None,
-        tools=[spec.build() for spec in tools],
+        request_state_security=sealing,
+        tools=list(built.values()),
     )
     server.answers = answers
+    # Just outside the SDK's request-state boundary, the one place a round's sealed state is seen as sent.
+    boundary = next(i for i, layer in enumerate(server.middleware) if isinstance(layer, RequestStateBoundary))
+    server.middleware.insert(boundary, NoteSealedState())
     if settings.app_views and "retell" in vendors:
         for resource in view_resources():
             server.add_resource(resource)

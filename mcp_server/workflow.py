@@ -71,6 +71,13 @@ def clip(value: object, limit: int = TEXT_LIMIT) -> str | None:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def quoted(name: object, limit: int = 120) -> str:
+    """A vendor- or model-supplied name inside a sentence: on one line (every run of whitespace, control or format
+    characters one space), at most `limit` characters with its quotes, in double quotes."""
+    text = " ".join("".join(char if char.isprintable() else " " for char in str(name)).split()).replace('"', "'")
+    return f'"{text}"' if len(text) + 2 <= limit else f'"{text[: limit - 3]}…"'
+
+
 def _finished(batch: dict[str, Any]) -> tuple[float, float | None]:
     """(finished runs, total) from a batch object's counts, for progress; total None when Retell gives none."""
     finished = sum(count_of(batch, key) or 0 for key in ("pass_count", "fail_count", "error_count"))

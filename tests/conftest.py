@@ -79,6 +79,14 @@ TELA_CASE: dict[str, Any] = {
 
 Handler = Callable[[httpx2.Request], httpx2.Response | Awaitable[httpx2.Response]]
 
+# Reads that are POSTs: Retell lists agents with one (retell-sdk 6.2.13 `resources/agent.py:list`).
+POST_READS = frozenset({"/v2/list-agents"})
+
+
+def is_write(method: str, path: str) -> bool:
+    """Whether a request to a vendor changes something there: anything but a GET or a POST that only reads."""
+    return method != "GET" and path not in POST_READS
+
 
 def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> httpx2.Response:
     return httpx2.Response(

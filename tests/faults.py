@@ -1,8 +1,9 @@
 """A misbehaving vendor on 127.0.0.1, written on raw sockets so it can break HTTP at the byte level.
 
 A scenario name picks the behaviour: `status-404`, `hang-a`, `trickle`, ... (see `FaultVendor.respond`).
-- A GET names it by its last path segment, except the reads a write makes first (`READ_ROUTES`: phone numbers, an
-  agent, its LLM, a test definition, a Tela prompt version), which always answer a small fake record.
+- A GET names it by its last path segment, except the reads a write makes first (`READ_ROUTES`: phone numbers, the
+  agents (a POST), an agent, its LLM, a test definition, a Tela prompt version; and an agent's versions, which list
+  the drafts made), which always answer a small fake record.
 - A write (POST, PUT, PATCH; its body is read whole by its Content-Length) names it by its last path segment, or,
   on the routes that carry no ID (`WRITE_SCENARIOS`), by one body field: the first test definition of a batch, the
   name of a new test definition, the title of a new Tela case or prompt draft, the prompt version of a Tela run.
@@ -97,9 +98,16 @@ def _fake_phone_numbers(_: str, version: int) -> dict[str, Any]:
     return {"items": [], "has_more": False, "pagination_key": None}
 
 
+def _fake_agents(_: str, version: int) -> dict[str, Any]:
+    """No other agent: the agent drafted is the workspace's only one (a survey counts it in by itself)."""
+    return {"items": [], "has_more": False, "pagination_key": None}
+
+
 # The reads a write makes first, by route prefix: each answers its fake record for the ID (and ?version=) asked.
+# (An agent's versions are answered apart: they hold the drafts made.)
 READ_ROUTES: dict[str, Callable[[str, int], dict[str, Any]]] = {
     "/v2/list-phone-numbers": _fake_phone_numbers,
+    "/v2/list-agents": _fake_agents,
     "/get-agent/": _fake_agent,
     "/get-retell-llm/": _fake_llm,
     "/get-test-case-definition/": _fake_definition,
@@ -116,6 +124,11 @@ class Hit:
     method: str = "GET"
     body: dict[str, Any] | None = None  # a write's JSON body (None when it was not a JSON object)
 
+    @property
+    def is_write(self) -> bool:
+        """A POST, PUT or PATCH, but the POST that lists Retell's agents (a read)."""
+        return self.method in WRITE_METHODS and not self.path.startswith("/v2/list-agents")
+
 
 class FaultVendor:
     def __init__(self, redirect_to: str = "", *, closed: bool = False) -> None:
@@ -125,6 +138,7 @@ class FaultVendor:
         self.counts: Counter[str] = Counter()
         self.writes: Counter[str] = Counter()
         self.aliases: dict[str, str] = {}
+        self.drafts: set[tuple[str, int]] = set()  # (agent, version) of each draft made
         self._server: asyncio.Server | None = None
         self.bytes_sent: Counter[str] = Counter()
         self.hung_up: dict[str, threading.Event] = defaultdict(threading.Event)
@@ -214,7 +228,7 @@ class FaultVendor:
                 hit.scenario = self._scenario(hit)
                 self.hits.append(hit)
                 self.counts[hit.scenario] += 1
-                if method in WRITE_METHODS:
+                if hit.is_write:
                     self.writes[hit.scenario] += 1
                 if not await self.respond(hit, reader, writer):
                     return
@@ -232,9 +246,15 @@ class FaultVendor:
         return self.aliases.get(named, named)
 
     def _read_record(self, hit: Hit) -> dict[str, Any] | None:
-        """The fake record a write's preparing read gets, or None for any other GET."""
+        """The fake record a write's preparing read gets, or None for any other read."""
         route, _, query = hit.path.partition("?")
         version = parse_qs(query).get("version", ["1"])[0]
+        if route.startswith("/list-agent-versions/"):
+            agent = route.rsplit("/", 1)[-1]
+            made = sorted(number for made_by, number in self.drafts if made_by == agent)
+            items = [{"version": number, "is_published": False, "base_version": None if number == 1 else 1,
+                      "last_modification_timestamp": 1} for number in [1, *made]]  # fmt: skip
+            return {"items": items, "has_more": False, "pagination_key": None}
         for prefix, record in READ_ROUTES.items():
             if route.startswith(prefix):
                 return record(route.rsplit("/", 1)[-1], int(version) if version.isdigit() else 1)
@@ -242,12 +262,14 @@ class FaultVendor:
 
     def _good(self, hit: Hit) -> bytes:
         """A good answer: a run to a GET; to a write its body echoed with an `id`, or the new draft of an agent."""
-        if hit.method not in WRITE_METHODS:
+        if not hit.is_write:
             return json.dumps({"test_case_job_id": hit.scenario, **GOOD_RUN}).encode()
         body = hit.body or {}
         if hit.path.startswith("/create-agent-version/"):
             base = body.get("base_version")
-            return json.dumps(_fake_agent(hit.scenario, (base if isinstance(base, int) else 0) + 1)).encode()
+            draft = (base if isinstance(base, int) else 0) + 1
+            self.drafts.add((hit.scenario, draft))
+            return json.dumps(_fake_agent(hit.scenario, draft)).encode()
         return json.dumps({**body, "id": hit.scenario}).encode()
 
     async def _send(
@@ -275,7 +297,7 @@ class FaultVendor:
     async def respond(self, hit: Hit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; return False to close the connection."""
         scenario = hit.scenario
-        if hit.method == "GET" and (record := self._read_record(hit)) is not None:
+        if not hit.is_write and (record := self._read_record(hit)) is not None:
             return await self._send(writer, scenario, 200, json.dumps(record).encode())
         kind, _, rest = scenario.partition("-")
         arg = rest.partition("-")[0]  # `status-404-again`: the same fault under a fresh ID

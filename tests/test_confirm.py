@@ -12,7 +12,7 @@ from mcp_types import ElicitRequestParams, ElicitResult
 from mcp_server.config import load_settings
 from mcp_server.demo import DEMO_AGENT_ID, DEMO_PROMPT_VERSION_ID, demo_settings, demo_transport
 from mcp_server.server import build_server
-from tests.conftest import RUN_TOOL_NAMES, TOOL_NAMES, FakeVendors, error_of, make_settings
+from tests.conftest import RUN_TOOL_NAMES, TOOL_NAMES, FakeVendors, error_of, is_write, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +36,8 @@ WRITES: dict[str, tuple[dict[str, Any], str]] = {
     "draft_prompt_version": (
         {"base_version_id": DEMO_PROMPT_VERSION_ID, "changes": {"content": "Offer a refund for late orders."}},
         "Create a new draft of Tela prompt 550e8400-e29b-41d4-a716-446655440001 from version "
-        f"{DEMO_PROMPT_VERSION_ID}, changing its content? It is saved as a draft, never promoted or published.",
+        f'{DEMO_PROMPT_VERSION_ID}, changing its content (titled "Support v2 (draft)"; its configuration and variables '
+        f"as in {DEMO_PROMPT_VERSION_ID})? It is saved as a draft, never promoted or published.",
     ),
 }
 # What each write sends once accepted: (method, path) at the vendor.
@@ -64,7 +65,7 @@ class Recorder:
         self.transport.handler = record  # type: ignore[attr-defined]
 
     def writes(self) -> list[tuple[str, str]]:
-        return [(method, path) for method, path in self.seen if method != "GET"]
+        return [(method, path) for method, path in self.seen if is_write(method, path)]
 
 
 def settings(**flags: Any) -> Any:
@@ -116,7 +117,8 @@ async def test_the_2026_round_trip_asks_once_and_prepares_again_on_the_answer() 
     async with Client(server, mode="2026-07-28", elicitation_callback=answering("accept", asked)) as client:  # type: ignore[arg-type]
         await client.call_tool("draft_agent_version", WRITES["draft_agent_version"][0])
     phone_reads = [path for method, path in vendors.seen if path == "/v2/list-phone-numbers"]
-    assert len(asked) == 1 and len(phone_reads) == 3  # two rounds of preparing, and the check before the draft
+    # Two rounds of preparing, the check before the draft is made, and the check before its PATCH.
+    assert len(asked) == 1 and len(phone_reads) == 4
     assert vendors.writes() == SENDS["draft_agent_version"]
 
 

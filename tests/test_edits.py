@@ -10,7 +10,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import RETELL_KEY, TELA_KEY, FakeVendors, connect, error_of, json_response, make_settings
+from tests.conftest import RETELL_KEY, TELA_KEY, FakeVendors, connect, error_of, is_write, json_response, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -43,10 +43,11 @@ class Retell:
         self.phones = phones
         self.fail: dict[str, httpx2.Response | Exception] = {}  # path prefix -> answer
         self.bodies: list[tuple[str, str, Any]] = []
+        self.versions = [1, 2, 3, 4, 5, 7]  # 2 is published
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         path, method = request.url.path, request.method
-        if method != "GET":
+        if is_write(method, path):
             self.bodies.append((method, str(request.url).removeprefix("https://api.retellai.com"),
                                 json.loads(request.content)))  # fmt: skip
         for prefix, answer in self.fail.items():
@@ -58,6 +59,13 @@ class Retell:
         version = int(request.url.params.get("version", "5"))
         if path == "/v2/list-phone-numbers":
             return json_response(200, self.phones)
+        if path == "/v2/list-agents":
+            agent = {"agent_id": "agent_1", "agent_name": "Support", "channel": "voice", "tags": {}}
+            return json_response(200, {"items": [agent], "has_more": False, "pagination_key": None})
+        if path == "/list-agent-versions/agent_1":
+            items = [{"version": n, "is_published": n == 2, "base_version": n - 1 or None,
+                      "last_modification_timestamp": 1} for n in self.versions]  # fmt: skip
+            return json_response(200, {"items": items, "has_more": False, "pagination_key": None})
         if path == "/get-agent/agent_1":
             engine = {"type": "retell-llm", "llm_id": "llm_1"} if llm else {
                 "type": "conversation-flow", "conversation_flow_id": "cf_1"}  # fmt: skip
@@ -67,6 +75,7 @@ class Retell:
         if path in ("/get-retell-llm/llm_1", "/get-conversation-flow/cf_1"):
             return json_response(200, {**self.engine, "version": version, "is_published": version == 2})
         if path == "/create-agent-version/agent_1":
+            self.versions.append(6)
             return json_response(201, {"agent_id": "agent_1", "version": 6, "base_version": 5, "is_published": False})
         if path.startswith(("/update-retell-llm/", "/update-conversation-flow/")):
             return json_response(200, {**self.engine, **json.loads(request.content), "version": version})
@@ -91,7 +100,7 @@ async def call(vendors: FakeVendors, tool: str, arguments: dict[str, Any], **fla
 
 
 def writes(vendors: FakeVendors) -> list[str]:
-    return [f"{r.method} {r.url.path}" for r in vendors.requests if r.method != "GET"]
+    return [f"{r.method} {r.url.path}" for r in vendors.requests if is_write(r.method, r.url.path)]
 
 
 # --- save_test_case_definition --------------------------------------------------------------------------------
@@ -168,9 +177,10 @@ async def test_bad_definitions_are_refused_before_any_request(
 
 
 async def test_a_draft_is_made_from_a_base_version_and_only_the_named_fields_change(vendors: FakeVendors) -> None:
-    """base_version: the phone numbers are read (and again before the draft), the draft made, its engine version
-    read, and a PATCH with that explicit version carries only the changed fields: states as the whole array with
-    only the named state's prompt new. The answer shows each change before and after, and says what is live."""
+    """base_version: the phone numbers are read (again before the draft, and again before the PATCH), the draft
+    made, its engine version read, and a PATCH with that explicit version carries only the changed fields: states
+    as the whole array with only the named state's prompt new. The answer shows each change before and after, and
+    says what is live."""
     retell = vendors.retell = Retell()
     changes = {"general_prompt": "Be kinder.", "states": [{"name": "order_help", "state_prompt": "Offer a refund."}]}
     result = await call(vendors, "draft_agent_version", {"agent_id": "agent_1", "base_version": 5, "changes": changes})
@@ -189,7 +199,7 @@ async def test_a_draft_is_made_from_a_base_version_and_only_the_named_fields_cha
     ]
     assert "web calls, chats" in draft["note"] and "published" in draft["note"]
     phone_reads = [r for r in vendors.requests if r.url.path == "/v2/list-phone-numbers"]
-    assert len(phone_reads) == 2
+    assert len(phone_reads) == 3
 
 
 async def test_an_existing_draft_is_changed_in_place_and_a_flow_by_node(vendors: FakeVendors) -> None:
@@ -239,10 +249,10 @@ async def test_a_published_version_is_never_changed(vendors: FakeVendors) -> Non
 @pytest.mark.parametrize(
     ("engine", "changes", "words"),
     [
-        (LLM, {"states": [{"name": "refunds", "state_prompt": "x"}]}, "no state named 'refunds'"),
+        (LLM, {"states": [{"name": "refunds", "state_prompt": "x"}]}, 'no state named "refunds"'),
         (LLM, {"nodes": [{"id": "n1", "instruction": "x"}]}, "belong to conversation flows"),
         (FLOW, {"general_prompt": "x"}, "belong to Retell LLMs"),
-        (FLOW, {"nodes": [{"id": "n9", "instruction": "x"}]}, "no node with ID 'n9'"),
+        (FLOW, {"nodes": [{"id": "n9", "instruction": "x"}]}, 'no node with ID "n9"'),
         (FLOW, {"nodes": [{"id": "n2", "instruction": "x"}]}, "no instruction to change"),
         (LLM, {}, "nothing to change"),
         (LLM, {"general_prompt": "x" * 100_001}, "at most 100,000"),
@@ -321,7 +331,7 @@ async def test_a_tela_case_is_created_with_empty_rich_content_and_updated_with_o
                                                      "expected_output": "It arrives Friday."})  # fmt: skip
     updated = await call(vendors, "save_test_case", {"id": CASE_ID, "expected_output": "Friday."})
     assert created.is_error is False and updated.is_error is False
-    post, patch = (r for r in vendors.requests if r.method != "GET")
+    post, patch = (r for r in vendors.requests if is_write(r.method, r.url.path))
     assert (post.method, post.url.path) == ("POST", "/test-case")
     assert json.loads(post.content) == {"promptId": PROMPT_ID, "messages": messages, "title": "ETA",
                                         "expectedOutput": "It arrives Friday.", "variablesRichContent": {}}  # fmt: skip
@@ -398,7 +408,8 @@ async def test_each_write_is_logged_by_ids_and_field_names_never_a_prompt_or_key
         )
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("drafted")]
     assert lines == [
-        "drafted Retell agent version: agent=agent_1 version=6 base=5 engine=retell-llm:6 fields=general_prompt",
+        "drafted Retell agent version: agent=agent_1 version=6 base=5 engine=retell-llm:6 fields=general_prompt "
+        "changed=general_prompt",
         f"drafted Tela prompt version: id=550e8400-e29b-41d4-a716-446655440099 prompt={PROMPT_ID} fields=content,title",
     ]
     assert secret_prompt not in caplog.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import pydantic_core
@@ -16,6 +16,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_server.completions import SeenIds
+from mcp_server.confirmations import UsedConfirmations, UsedInMemory
 from mcp_server.errors import Provider, UpstreamError
 from mcp_server.upstream.clock import Clock
 from mcp_server.upstream.http import cache_status
@@ -32,13 +33,17 @@ LEVELS: tuple[Level, ...] = ("read", "runs", "edits")
 @dataclass(frozen=True)
 class Runtime:
     """What the server's lifespan holds for its tools: each vendor's client, the IDs each client has been shown
-    (for completions), the clock that waits and deadlines count on, and whether writes ask the user first."""
+    (for completions), the clock that waits and deadlines count on, whether writes ask the user first, where the
+    confirmations already used are noted, and whether what a handshake-era client declared is remembered (not over
+    stateless HTTP, where its `initialize` reached another request)."""
 
     retell: RetellClient
     tela: TelaClient
     seen: SeenIds
     clock: Clock
     confirm_writes: bool = True
+    confirmations: UsedConfirmations = field(default_factory=UsedInMemory)
+    handshake_is_remembered: bool = True
 
 
 Ctx = Context[Runtime, Any]
@@ -186,6 +191,9 @@ AgentId = str | None
 LlmId = str | None
 FlowId = str | None
 Version = Annotated[int | None, Field(ge=0, description="latest if omitted")]
+# A write's version is a JSON integer, nothing that merely reads as one ("1", true, 1.0): a write sends exactly what
+# was asked for.
+WriteVersion = Annotated[int | None, Field(ge=0, strict=True, description="latest if omitted")]
 Limit = Annotated[int, Field(ge=1, le=1000)]
 PaginationKey = Annotated[str | None, Field(description="from the previous page")]
 BatchId = str

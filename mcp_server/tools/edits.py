@@ -12,9 +12,10 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_server.drafts import Changes, DraftPlan, make_draft, prepare_draft
-from mcp_server.errors import InvalidArgument
-from mcp_server.tools.base import AgentId, Ctx, FlowId, LlmId, ToolSpec, Version, runtime
+from mcp_server.errors import BadUpstreamResponse, InvalidArgument
+from mcp_server.tools.base import AgentId, Ctx, FlowId, LlmId, ToolSpec, WriteVersion, runtime
 from mcp_server.tools.writes import (
+    MAX_NAME_CHARS,
     Confirm,
     Prepared,
     check_name,
@@ -24,10 +25,11 @@ from mcp_server.tools.writes import (
     prepare,
     written,
 )
-from mcp_server.upstream.ids import check_id
+from mcp_server.upstream.ids import UUID, check_id
 from mcp_server.upstream.retell import RetellClient, RetellTestCaseDefinition, choose_engine
 from mcp_server.upstream.schema import VendorObject
 from mcp_server.upstream.tela import TelaClient, TelaPromptVersion, TelaTestCase
+from mcp_server.workflow import quoted
 
 Confirmation = ElicitationResult[Confirm]
 
@@ -46,11 +48,13 @@ DEFINITION_FIELDS = (
 MAX_METRIC_CHARS = 1000
 
 
+# Every argument model refuses keys it does not know (`extra="forbid"`): a misspelt field sent nowhere would be a
+# change the user believes was made.
 class ToolMock(BaseModel):
     """A canned tool result (retell-sdk `ToolMock`); `output` must be a string (JSON text), `input_match_rule`
     {"type": "any"} or {"type": "partial_match", "args": {...}}."""
 
-    model_config = ConfigDict(title="ToolMock")
+    model_config = ConfigDict(title="ToolMock", extra="forbid")
 
     tool_name: str
     input_match_rule: Any
@@ -59,14 +63,14 @@ class ToolMock(BaseModel):
 
 
 class StateChange(BaseModel):
-    model_config = ConfigDict(title="StateChange")
+    model_config = ConfigDict(title="StateChange", extra="forbid")
 
     name: str
     state_prompt: str
 
 
 class NodeChange(BaseModel):
-    model_config = ConfigDict(title="NodeChange")
+    model_config = ConfigDict(title="NodeChange", extra="forbid")
 
     id: str
     instruction: str = Field(description="the node's new instruction text")
@@ -75,7 +79,7 @@ class NodeChange(BaseModel):
 class DraftChanges(BaseModel):
     """LLM: general_prompt, begin_message, states. Flow: global_prompt, nodes."""
 
-    model_config = ConfigDict(title="DraftChanges")
+    model_config = ConfigDict(title="DraftChanges", extra="forbid")
 
     general_prompt: str | None = None
     begin_message: str | None = None
@@ -87,14 +91,14 @@ class DraftChanges(BaseModel):
 class Message(BaseModel):
     """A Tela test case's message; the roles are those docs.tela.com `test-case/create` lists."""
 
-    model_config = ConfigDict(title="Message")
+    model_config = ConfigDict(title="Message", extra="forbid")
 
     role: Literal["user", "system", "assistant", "function", "developer"]
     content: str
 
 
 class PromptChanges(BaseModel):
-    model_config = ConfigDict(title="PromptChanges")
+    model_config = ConfigDict(title="PromptChanges", extra="forbid")
 
     content: str | None = Field(None, description="the new prompt text")
     title: str | None = None
@@ -145,14 +149,19 @@ async def _prepare_definition(
                 provider="retell",
             )
         engine_shown = _engine_words(given["response_engine"])
-        question = f"Create the Retell test definition '{given['name']}' for {engine_shown}?"
+        question = (
+            f"Create the Retell test definition {quoted(given['name'])} for {engine_shown}, sending {', '.join(given)}?"
+        )
         return DefinitionPlan(None, given), f"{question} Saving costs nothing; running it costs Retell credits."
     checked = check_id(definition_id, argument="test_case_definition_id", provider="retell")
     if not given:
         raise InvalidArgument("Give at least one field to change. Nothing was sent.", provider="retell")
     current = await retell.get_test_case_definition(checked, deadline=deadline)
     body = {key: current[key] for key in DEFINITION_FIELDS if key in current} | given
-    question = f"Change the Retell test definition {checked} ('{body.get('name')}'): {', '.join(given)}?"
+    question = (
+        f"Change the Retell test definition {checked} ({quoted(body.get('name'))}): {', '.join(given)}? The whole "
+        "definition is sent back with only these fields changed."
+    )
     return DefinitionPlan(checked, body), f"{question} Saving costs nothing; running it costs Retell credits."
 
 
@@ -252,7 +261,7 @@ async def save_test_case_definition(
     agent_id: AgentId = None,
     llm_id: LlmId = None,
     conversation_flow_id: FlowId = None,
-    version: Version = None,
+    version: WriteVersion = None,
 ) -> Annotated[CallToolResult, RetellTestCaseDefinition]:
     """Create a Retell test case definition, or change the given fields of one. A tool call that matches no
     tool_mock runs the real tool."""
@@ -292,30 +301,35 @@ async def _prepare_agent_draft(
             provider="retell",
         )
     plan = DraftPlan(checked, base_version, draft_version, _changes(changes))
-    if not plan.changes.fields():
+    if not plan.changes.sent():
         raise InvalidArgument("changes names nothing to change. Nothing was sent.", provider="retell")
     return await prepare_draft(retell, plan)
 
 
 def _changes(given: DraftChanges) -> Changes:
+    """The changes, each text checked (none empty: a change to nothing would blank the prompt that is there) and
+    each state or node named once."""
     texts = {
-        name: check_text(value, f"changes.{name}", "retell")
+        name: check_text(value, f"changes.{name}", "retell", empty=False)
         for name in ("general_prompt", "begin_message", "global_prompt")
         if (value := getattr(given, name)) is not None
     }
-    states = {
-        check_name(state.name, "changes.states.name", "retell"): check_text(
-            state.state_prompt, f"the state_prompt of {state.name!r}", "retell"
-        )
-        for state in given.states or []
-    }
-    nodes = {
-        check_name(node.id, "changes.nodes.id", "retell"): check_text(
-            node.instruction, f"the instruction of node {node.id!r}", "retell"
-        )
-        for node in given.nodes or []
-    }
+    states = _by_name(
+        [(state.name, state.state_prompt) for state in given.states or []], "changes.states.name", "state_prompt"
+    )
+    nodes = _by_name([(node.id, node.instruction) for node in given.nodes or []], "changes.nodes.id", "instruction")
     return Changes(**texts, states=states, nodes=nodes)
+
+
+def _by_name(entries: list[tuple[str, str]], argument: str, text: str) -> dict[str, str]:
+    """State or node changes by name, each name checked and given once."""
+    changes: dict[str, str] = {}
+    for name, value in entries:
+        check_name(name, argument, "retell")
+        if name in changes:
+            raise InvalidArgument(f"{argument} names {quoted(name)} twice. Nothing was sent.", provider="retell")
+        changes[name] = check_text(value, f"the {text} of {quoted(name)}", "retell", empty=False)
+    return changes
 
 
 async def prepare_agent_draft(
@@ -333,8 +347,12 @@ async def draft_agent_version(
     ctx: Ctx,
     prepared: Annotated[Prepared[DraftPlan], Resolve(prepare_agent_draft)],
     confirmation: Annotated[Confirmation, Resolve(confirm_agent_draft)],
-    base_version: Annotated[int | None, Field(ge=0, description="make a new draft from this version")] = None,
-    draft_version: Annotated[int | None, Field(ge=0, description="change this existing draft instead")] = None,
+    base_version: Annotated[
+        int | None, Field(ge=0, strict=True, description="make a new draft from this version")
+    ] = None,
+    draft_version: Annotated[
+        int | None, Field(ge=0, strict=True, description="change this existing draft instead")
+    ] = None,
 ) -> Annotated[CallToolResult, RetellDraft]:
     """Draft a fix of a Retell agent as a new (or existing) unpublished version: only prompts, the first message,
     state prompts (by name) or node instructions (by ID) change. Refused when a phone number would serve it at
@@ -348,7 +366,8 @@ async def draft_agent_version(
             version=draft["version"],
             base=plan.base_version,
             engine=f"{draft['engine'].get('type')}:{draft['engine'].get('version')}",
-            fields=",".join(change["field"] for change in draft["changes"]),
+            fields=",".join(plan.changes.sent()),
+            changed=",".join(change["field"] for change in draft["changes"]),
         )
         return draft
 
@@ -395,8 +414,11 @@ def _prepare_case(
         if "promptId" not in body or "messages" not in body:
             raise InvalidArgument("A new test case needs prompt_id and messages. Nothing was sent.", provider="tela")
         body.setdefault("variablesRichContent", {})  # required by Tela's create route
-        named = f" '{body['title']}'" if "title" in body else ""
-        question = f"Create the Tela test case{named} for prompt {body['promptId']} ({len(body['messages'])} messages)?"
+        named = f" {quoted(body['title'])}" if "title" in body else ""
+        question = (
+            f"Create the Tela test case{named} for prompt {body['promptId']} ({len(body['messages'])} messages), "
+            f"sending {', '.join(body)}?"
+        )
         return CasePlan(None, body), f"{question} Saving costs nothing; running it counts towards your Tela quota."
     checked = check_id(case_id, argument="id", provider="tela")
     if not body:
@@ -463,12 +485,17 @@ async def _prepare_prompt_draft(
     title = check_name(changes.title, "changes.title", "tela") if changes.title is not None else None
     base = await tela.get_prompt_version(checked)
     prompt_id = base.get("promptId")
-    if not isinstance(prompt_id, str):
-        raise InvalidArgument(f"Tela's prompt version '{checked}' names no promptId.", provider="tela")
+    if not isinstance(prompt_id, str) or not UUID.fullmatch(prompt_id):
+        raise BadUpstreamResponse(
+            f"Tela's prompt version '{checked}' names no promptId that is a UUID, so no draft of it can be made. "
+            "Nothing was sent.",
+            provider="tela",
+            status=200,
+        )
     text = content if content is not None else base.get("content")
     body: dict[str, Any] = {
         "promptId": prompt_id,
-        "title": title or f"{base.get('title') or 'Draft'} (draft)"[:256],
+        "title": title or _draft_title(base.get("title")),
         "configuration": base.get("configuration"),
         "variables": base.get("variables"),
         "content": text,
@@ -477,12 +504,19 @@ async def _prepare_prompt_draft(
         "draft": True,
         "promoted": False,
     }
+    changed = " and ".join(name for name in ("content", "title") if getattr(changes, name) is not None)
     question = (
-        f"Create a new draft of Tela prompt {prompt_id} from version {checked}, changing its "
-        f"{' and '.join(name for name in ('content', 'title') if getattr(changes, name) is not None)}? "
-        "It is saved as a draft, never promoted or published."
+        f"Create a new draft of Tela prompt {prompt_id} from version {checked}, changing its {changed} (titled "
+        f"{quoted(body['title'])}; its configuration and variables as in {checked})? It is saved as a draft, never "
+        "promoted or published."
     )
     return body, question
+
+
+def _draft_title(base: object) -> str:
+    """The base's title marked as a draft (once), at most 256 characters."""
+    title = base if isinstance(base, str) and base.strip() else "Draft"
+    return (title if title.endswith("(draft)") else f"{title} (draft)")[:MAX_NAME_CHARS]
 
 
 async def prepare_prompt_draft(ctx: Ctx, base_version_id: str, changes: PromptChanges) -> Prepared[dict[str, Any]]:

@@ -22,6 +22,7 @@ from mcp_server.tools.base import (
     PaginationKey,
     ToolSpec,
     Version,
+    WriteVersion,
     answer,
     runtime,
 )
@@ -190,7 +191,7 @@ async def run_batch_test(
     agent_id: AgentId = None,
     llm_id: LlmId = None,
     conversation_flow_id: FlowId = None,
-    version: Version = None,
+    version: WriteVersion = None,
 ) -> Annotated[CallToolResult, RetellBatchTest]:
     """Start a Retell batch test of these definitions against an agent, LLM or flow (give exactly one ID).
     Costs Retell credits. Never retried once it may have started: after an error, check list_batch_tests."""

@@ -335,6 +335,15 @@ class VendorHTTP:
         deadline = self.deadline() if deadline is None else min(deadline, self.deadline())
         return await self._send(_Exchange(method, path, subject, params=params, body=body, effect=effect), deadline)
 
+    async def post_read(
+        self, path: str, body: dict[str, Any], *, subject: str, params: Params | None = None, deadline: float
+    ) -> dict[str, Any]:
+        """POST a read (Retell lists its agents with a POST): retried like any read, never cached or shared, since
+        its answer depends on a body the cache key does not hold."""
+        cache_status.set("none")
+        deadline = min(deadline, self.deadline())
+        return await self._send(_Exchange("POST", path, subject, params=params, body=body), deadline)
+
     def _remember(self, key: str, obj: dict[str, Any], ttl: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
         """Cache the answer as compact JSON for `ttl(obj)` seconds; an answer not to be cached (most are not: pages,
         Tela's objects, unfinished runs) is never serialised here, and drops any older one kept under its key."""
@@ -431,7 +440,7 @@ class VendorHTTP:
             document = from_json(body, allow_inf_nan=False) if body.strip() else None
         except (ValueError, RecursionError):
             raise self._bad_body(status, "a body that is not valid JSON", exchange) from None
-        if not _all_finite(document):
+        if not all_finite(document):
             raise self._bad_body(status, "a body that is not valid JSON (a number too large for a float)", exchange)
         if not isinstance(document, expected):
             kind = "an empty body" if document is None else f"a JSON {_json_kind(document)} instead of {wanted}"
@@ -779,13 +788,14 @@ def _retry_after(headers: httpx2.Headers) -> float | None:
     return max(0.0, wait) if math.isfinite(wait) and wait <= RETRY_AFTER_MAX_SECONDS else None
 
 
-def _all_finite(value: object) -> bool:
-    """Whether no number in a parsed document overflowed to infinity (1e999 parses as inf). A walk of the parsed
-    document (~2 ms for a 4.6 MB page of 1,000 runs) costs less than any scan of its text, serialised or raw."""
+def all_finite(value: object) -> bool:
+    """Whether no number in a parsed document is NaN or infinite (1e999 parses as inf; Python's JSON readers take
+    NaN and Infinity). A walk of the parsed document (~2 ms for a 4.6 MB page of 1,000 runs) costs less than any
+    scan of its text, serialised or raw."""
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, dict):
-        return all(_all_finite(item) for item in value.values())
+        return all(all_finite(item) for item in value.values())
     if isinstance(value, list):
-        return all(_all_finite(item) for item in value)
+        return all(all_finite(item) for item in value)
     return True

@@ -27,6 +27,11 @@ Retell's OpenAPI spec; paths below are inside its `retell/` package):
   weight, agent_version: int | str ("latest", "latest_published", a tag) | null}: `resources/phone_number.py:list`,
   `types/phone_number_response.py` (whose docstring says "latest" is the largest version number and an unassigned
   tag resolves to latest). Also the key check's probe.
+- POST /v2/list-agents (query limit, pagination_key, sort_order; body {filter_criteria}, sent empty): every agent,
+  voice and chat, items without an engine (`agent_id`, `channel`, `tags` {name: {version}}): `resources/agent.py:
+  list`, `types/agent_list_response.py`. A chat agent is read at GET /get-chat-agent/{id}?version=
+  (`resources/chat_agent.py:retrieve`, `types/chat_agent_response.py`); a shared flow component at GET
+  /get-conversation-flow-component/{id} (`resources/conversation_flow_component.py:retrieve`, not versioned).
 - Writes (only with allow_edits; `resources/tests.py`, `resources/agent.py`, `resources/llm.py`,
   `resources/conversation_flow.py`): POST /create-test-case-definition and PUT /update-test-case-definition/{id}
   (`types/test_create_test_case_definition_params.py`, `..._update_...`: name, response_engine, user_prompt, metrics,
@@ -41,6 +46,7 @@ All are also summarised in shared/SPEC.md, "Upstream facts"; docs/upstream-facts
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -393,35 +399,59 @@ class RetellClient:
         return batch
 
     async def list_phone_numbers(self, *, deadline: float) -> list[dict[str, Any]]:
-        """Every phone number, all pages (Retell's order), within `deadline`; a vendor that pages without end is
-        stopped at `MAX_PHONE_PAGES` as a fault, since a partial list cannot prove a draft safe."""
+        """Every phone number, all pages (Retell's order), within `deadline`."""
         http = require(self._http, "retell")
-        numbers: list[dict[str, Any]] = []
-        key: str | None = None
-        for _ in range(MAX_PHONE_PAGES):
-            page = await http.get_object(
-                "/v2/list-phone-numbers",
-                subject="phone numbers",
-                params=_page(PHONE_PAGE_SIZE, None) + ([("pagination_key", key)] if key else []),
-                deadline=deadline,
-            )
-            items = page.get("items")
-            if not isinstance(items, list):
-                raise BadUpstreamResponse(
-                    "Retell's page of phone numbers has no items list.", provider="retell", status=200
-                )
-            numbers += [item for item in items if isinstance(item, dict)]
-            next_key = page.get("pagination_key")
-            if page.get("has_more") is not True:
-                return numbers
-            if not isinstance(next_key, str) or not next_key or next_key == key:
-                break
-            key = check_token(next_key, argument="pagination_key", provider="retell")
-        raise BadUpstreamResponse(
-            "Retell's phone numbers could not all be read (paging stopped), so no draft can be shown to be safe.",
-            provider="retell",
-            status=200,
-        )
+
+        async def page(params: Params) -> dict[str, Any]:
+            return await http.get_object("/v2/list-phone-numbers", subject="phone numbers", params=params,
+                                         deadline=deadline)  # fmt: skip
+
+        return await _every_page(page, "phone numbers")
+
+    async def list_agents(self, *, deadline: float) -> list[dict[str, Any]]:
+        """Every agent of the workspace, voice and chat (`channel`), all pages: `POST /v2/list-agents` with query
+        `limit`, `pagination_key` and an empty filter body (`resources/agent.py:list`; items carry no engine,
+        `types/agent_list_response.py`)."""
+        http = require(self._http, "retell")
+
+        async def page(params: Params) -> dict[str, Any]:
+            return await http.post_read("/v2/list-agents", {}, subject="agents", params=params, deadline=deadline)
+
+        return await _every_page(page, "agents")
+
+    async def every_agent_version(self, agent_id: str, *, deadline: float) -> list[dict[str, Any]]:
+        """All of an agent's versions (`GET /list-agent-versions/{agent_id}`, every page): `version`, `is_published`
+        (required there, unlike on get-agent), `base_version`, `last_modification_timestamp`."""
+        checked = check_id(agent_id, argument="agent_id", provider="retell")
+        http = require(self._http, "retell")
+
+        async def page(params: Params) -> dict[str, Any]:
+            return await http.get_object(f"/list-agent-versions/{checked}", subject=f"agent '{checked}'",
+                                         params=params, deadline=deadline)  # fmt: skip
+
+        return await _every_page(page, f"versions of agent '{checked}'")
+
+    async def get_chat_agent(
+        self, agent_id: str, *, version: int | None = None, deadline: float | None = None
+    ) -> dict[str, Any]:
+        """A chat agent (`channel: chat` in list-agents), read at its own route: `GET /get-chat-agent/{agent_id}`
+        (`resources/chat_agent.py:retrieve`), with the same `response_engine` as a voice agent."""
+        checked = check_id(agent_id, argument="agent_id", provider="retell")
+        at = f" version {version}" if version is not None else ""
+        return await require(self._http, "retell").get_object(
+            f"/get-chat-agent/{checked}", subject=f"chat agent '{checked}'{at}", params=_version(version),
+            deadline=deadline,
+        )  # fmt: skip
+
+    async def get_flow_component(self, component_id: str, *, deadline: float) -> dict[str, Any]:
+        """A shared conversation flow component (a flow's node with `component_type: shared` names it):
+        `GET /get-conversation-flow-component/{id}` (`resources/conversation_flow_component.py:retrieve`; not
+        versioned)."""
+        checked = check_id(component_id, argument="component_id", provider="retell")
+        return await require(self._http, "retell").get_object(
+            f"/get-conversation-flow-component/{checked}", subject=f"shared flow component '{checked}'",
+            deadline=deadline,
+        )  # fmt: skip
 
     async def create_test_case_definition(self, body: dict[str, Any], *, deadline: float) -> dict[str, Any]:
         engine = body["response_engine"]
@@ -489,8 +519,37 @@ class RetellClient:
         )
 
 
-PHONE_PAGE_SIZE = 1000  # Retell documents no limit for phone numbers: the same page as the test listings
-MAX_PHONE_PAGES = 100
+PAGE_SIZE = 1000  # Retell documents no limit for these listings: the same page as the test listings
+MAX_PAGES = 100
+
+
+async def _every_page(page: Callable[[Params], Awaitable[dict[str, Any]]], what: str) -> list[dict[str, Any]]:
+    """Every item of a Retell listing, page after page. Anything that does not read as a documented page ({items:
+    [objects], has_more: bool, pagination_key}), or paging that does not end, is the vendor's fault: a partial
+    list cannot prove anything."""
+    items: list[dict[str, Any]] = []
+    key: str | None = None
+    for _ in range(MAX_PAGES):
+        answer = await page([("limit", str(PAGE_SIZE)), *([("pagination_key", key)] if key else [])])
+        found, more, next_key = answer.get("items"), answer.get("has_more"), answer.get("pagination_key")
+        if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+            raise _bad_page(what, "has no items list of objects")
+        if not isinstance(more, bool):
+            raise _bad_page(what, "does not say whether more follow (has_more)")
+        items += found
+        if not more:
+            return items
+        if not isinstance(next_key, str) or not next_key or next_key == key:
+            raise _bad_page(what, "says more follow but gives no new pagination_key")
+        key = check_token(next_key, argument="pagination_key", provider="retell")
+    raise _bad_page(what, f"did not end within {MAX_PAGES} pages")
+
+
+def _bad_page(what: str, problem: str) -> BadUpstreamResponse:
+    return BadUpstreamResponse(
+        f"Retell's page of {what} {problem}, so they could not all be read.", provider="retell", status=200
+    )
+
 
 # What each kind of ID names, in messages.
 _OWNERS = {
