@@ -6,6 +6,8 @@ buffer, and a writer that keeps the last message it wrote alive until the next o
 ~100 MiB of parsed objects). Here asyncio's own streams read and write the pipes; parsing and the session are the
 SDK's. Whether that can work is decided once, before anything is served (`claim_wire`): where it cannot (Windows;
 a descriptor the event loop's selector refuses, such as a regular file or `/dev/null`) the SDK's transport serves.
+On both, a line that is not a JSON-RPC message is answered as JSON-RPC 2.0 says (`_Answering`), where the SDK's
+session would only log it at DEBUG and leave the client waiting for an answer that never comes.
 
 As the SDK does while serving, fd 0 reads the null device and fd 1 writes to stderr, so a library's stray `print`
 or a child process cannot corrupt the stream; here from before the server's code is even loaded until the end.
@@ -14,6 +16,7 @@ or a child process cannot corrupt the stream; here from before the server's code
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import selectors
@@ -23,17 +26,19 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
 
 if TYPE_CHECKING:  # the SDK loads when serving starts: `claim_wire` runs before anything can print
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from mcp.shared._stream_protocols import ReadStream, WriteStream  # what the SDK's `Server.run` takes
     from mcp.shared.message import SessionMessage
+    from mcp_types import JSONRPCError, RequestId
 
     from mcp_server.answers import AnswerLifetime
 
-    Incoming = MemoryObjectReceiveStream[SessionMessage | Exception]
     Outgoing = MemoryObjectSendStream[SessionMessage]
     IncomingWriter = MemoryObjectSendStream[SessionMessage | Exception]
 
@@ -193,7 +198,7 @@ async def _hang_up(wired: _Wired) -> None:
 @asynccontextmanager
 async def stdio_streams(
     wire: Wire | None, answers: AnswerLifetime | None = None
-) -> AsyncIterator[tuple[Incoming, Outgoing]]:
+) -> AsyncIterator[tuple[_Answering, WriteStream[SessionMessage]]]:
     """The read and write streams a server session runs on: over `wire` without threads, else the SDK's way. Over
     `wire`, `answers` is told when each response has been written (and when the session has ended)."""
     from mcp.server.stdio import stdio_server
@@ -201,8 +206,8 @@ async def stdio_streams(
 
     if wire is None:
         logger.debug("stdio: served by the SDK's transport (threads)")
-        async with stdio_server() as streams:
-            yield streams
+        async with stdio_server() as (sdk_incoming, sdk_outgoing):
+            yield _Answering(sdk_incoming, sdk_outgoing), sdk_outgoing
         return
     if answers is not None:
         answers.follow_writes()
@@ -215,7 +220,7 @@ async def stdio_streams(
             tg.start_soon(_read_messages, wired.reader, incoming_writer)
             tg.start_soon(_write_messages, outgoing_reader, wired.writer, written, tg.cancel_scope, answers)
             try:
-                yield incoming, outgoing
+                yield _Answering(incoming, outgoing), outgoing
             finally:
                 outgoing.close()  # the writer sends what it holds, then ends
                 with anyio.move_on_after(FLUSH_SECONDS, shield=True):
@@ -228,10 +233,102 @@ async def stdio_streams(
         # fd 0 and 1 stay diverted: until the process ends, nothing else may write to the client's stdout.
 
 
+class _Answering:
+    """The read stream a session runs on: the transport's messages, passed on, and its parse errors (a line that
+    is not a message), each answered here with the JSON-RPC error `_rejection` makes and not passed on. Both
+    transports hand such a line on as the pydantic error that parsing it raised, so both answer it alike."""
+
+    def __init__(self, incoming: ReadStream[SessionMessage | Exception], outgoing: WriteStream[SessionMessage]) -> None:
+        self._incoming = incoming
+        self._outgoing = outgoing
+
+    async def receive(self) -> SessionMessage:
+        from mcp.shared.message import SessionMessage
+
+        while True:
+            item = await self._incoming.receive()
+            if not isinstance(item, Exception):
+                return item
+            answer = _rejection(item)
+            if answer is None:
+                continue
+            logger.warning("answered an input line that is not a JSON-RPC message: %s", answer.error.message)
+            try:
+                await self._outgoing.send(SessionMessage(answer))
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                logger.debug("the session has ended: input lines are no longer answered")
+
+    async def aclose(self) -> None:
+        await self._incoming.aclose()
+
+    def __aiter__(self) -> _Answering:
+        return self
+
+    async def __anext__(self) -> SessionMessage:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _Answering:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _rejection(exc: Exception) -> JSONRPCError | None:
+    """JSON-RPC 2.0's answer to a line that is not a message (None for a blank line, which is skipped): -32700 (parse
+    error) for one that is not JSON, which includes a string escape of a lone UTF-16 surrogate (`"\\ud800"` without
+    its pair: no UTF-8 text can hold it, so the SDK's parser refuses it), else -32600 (invalid request). It carries
+    the request's ID where `_request_id` can read one, so the client's call fails now rather than at its timeout."""
+    from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
+    from pydantic import ValidationError
+
+    errors = exc.errors(include_url=False) if isinstance(exc, ValidationError) else []
+    unparsed = next((error for error in errors if error["type"] == "json_invalid"), None)
+    if unparsed is not None or not errors:
+        text = unparsed["input"] if unparsed is not None else None
+        if isinstance(text, str) and not text.strip():
+            return None  # the SDK's transport hands a blank line on; this one skips it
+        reason = unparsed.get("ctx", {}).get("error") if unparsed is not None else None
+        try:
+            # The stdlib parser takes a lone surrogate escape (into a string that cannot be encoded): read for the
+            # ID alone, which is answered only when it is clean text.
+            value = json.loads(text) if isinstance(text, str) else None
+        except (ValueError, RecursionError):
+            value = None
+        code, message = PARSE_ERROR, f"Parse error: {reason or 'the line is not JSON'}."
+    else:
+        # The message union's "missing field" and "not an object" errors hold the parsed line itself.
+        value = next((e["input"] for e in errors if e["type"] == "missing" or len(e["loc"]) == 1), None)
+        code, message = INVALID_REQUEST, "Invalid Request: the line is JSON but not a JSON-RPC 2.0 message."
+    return JSONRPCError(jsonrpc="2.0", id=_request_id(value), error=ErrorData(code=code, message=message))
+
+
+def _request_id(value: object) -> RequestId | None:
+    """The `id` of a request (an object with a `method`) when an answer can carry it back: an integer, or a string
+    that is valid Unicode (a lone surrogate in it cannot be written as UTF-8). Never a response's `id`: that names
+    one of the server's own requests, so an error under it would land on whatever client request shares the number."""
+    if not isinstance(value, dict) or "method" not in value:
+        return None
+    request_id = value.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        return None
+    if isinstance(request_id, str):
+        try:
+            request_id.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return request_id
+
+
 async def _read_messages(reader: asyncio.StreamReader, messages: IncomingWriter) -> None:
     """Split stdin into lines and parse each as a JSON-RPC message, decoded as the SDK's transport does (UTF-8, a
-    byte that is not replaced), so both transports answer the same input alike; a line that is not a message is
-    passed on as the error it raised (the session ignores it). A line over `MAX_LINE_BYTES` is dropped as it
+    byte that is not UTF-8 replaced), so both transports answer the same input alike; a line that is not a message is
+    passed on as the error it raised (`_Answering` answers it). A line over `MAX_LINE_BYTES` is dropped as it
     arrives, never held whole."""
     import mcp_types
     from mcp.shared.message import SessionMessage
@@ -251,12 +348,14 @@ async def _read_messages(reader: asyncio.StreamReader, messages: IncomingWriter)
         pending = b""
         skipping = False
         while chunk := await reader.read(READ_CHUNK):
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
+            data, start = pending + chunk, 0
+            while (end := data.find(b"\n", start)) >= 0:
                 if skipping:  # the end of an overlong line
                     skipping = False
-                else:
-                    await deliver(line)
+                else:  # with its newline, as the SDK's transport reads a line: a parse error names the same place
+                    await deliver(data[start : end + 1])
+                start = end + 1
+            pending = data[start:]
             if len(pending) > MAX_LINE_BYTES:
                 if not skipping:
                     logger.warning("ignored an input line longer than %d bytes", MAX_LINE_BYTES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp_types import INVALID_REQUEST, PARSE_ERROR
 
 from bench.fake_vendor import big_run
 from mcp_server.config import CONFIG_ENV_VAR, ENV_VARS
@@ -109,51 +111,38 @@ def jsonrpc(id_: int | None, method: str, params: dict[str, Any] | None = None) 
 
 
 def test_stdout_is_only_json_rpc_bad_lines_do_not_end_the_server_and_eof_exits_0(vendor: LoopbackVendor) -> None:
-    """Malformed input lines do not end the server; every stdout line is JSON-RPC; EOF on stdin exits with 0."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mcp_server"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=server_env(vendor),
-    )
-    assert process.stdin is not None and process.stdout is not None
+    """Malformed input lines are answered with parse errors and do not end the server; every stdout line is
+    JSON-RPC; EOF on stdin exits with 0."""
+    with started(vendor) as process:
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
 
-    def send(line: str) -> None:
-        assert process.stdin is not None
-        process.stdin.write(line + "\n")
-        process.stdin.flush()
+        def send(line: str) -> None:
+            assert process.stdin is not None
+            process.stdin.write((line + "\n").encode())
+            process.stdin.flush()
 
-    def answer() -> dict[str, Any]:
-        assert process.stdout is not None
-        message: dict[str, Any] = json.loads(process.stdout.readline())  # any non-JSON-RPC line fails here
-        assert message["jsonrpc"] == "2.0"
-        return message
+        def answers(count: int = 1) -> list[dict[str, Any]]:
+            messages = read_answers(process, count)  # any non-JSON line fails here, and a missing one in time
+            assert all(message["jsonrpc"] == "2.0" for message in messages)
+            return messages
 
-    try:
         send(jsonrpc(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
                                        "clientInfo": {"name": "raw", "version": "0"}}))  # fmt: skip
-        assert answer()["result"]["serverInfo"]["name"] == "retell-tela"
+        assert answers()[0]["result"]["serverInfo"]["name"] == "retell-tela"
         send(jsonrpc(None, "notifications/initialized"))
         send("this is not json")
         send('{"jsonrpc": "2.0", "id": 2, "method":')
+        assert [(a["id"], a["error"]["code"]) for a in answers(2)] == [(None, PARSE_ERROR)] * 2
         send(jsonrpc(3, "tools/call", {"name": "get_test_run", "arguments": {"test_case_job_id": JOB_ID}}))
-        assert answer()["result"]["structuredContent"] == RETELL_RUN
+        assert answers()[0]["result"]["structuredContent"] == RETELL_RUN
         send(jsonrpc(4, "tools/call", {"name": "get_test_run", "arguments": {"test_case_job_id": "missing"}}))
-        missing = answer()["result"]
+        missing = answers()[0]["result"]
         assert missing["isError"] is True
         assert json.loads(missing["content"][0]["text"])["error"]["code"] == "not_found"
         process.stdin.close()
         assert process.wait(timeout=10) == 0
-        assert process.stdout.read() == ""
-        assert process.stderr is not None and "Traceback" not in process.stderr.read()
-    finally:
-        process.kill()
-        process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        assert process.stdout.read() == b""
+        assert b"Traceback" not in process.stderr.read()
 
 
 INITIALIZE = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
@@ -296,19 +285,25 @@ HELLO = [jsonrpc(1, "initialize", INITIALIZE), jsonrpc(None, "notifications/init
 AS_WINDOWS = ("-c", "from mcp_server.cli import main; main(platform='win32')")
 
 
+def read_lines(process: subprocess.Popen[bytes], count: int, timeout: float = 15.0) -> list[bytes]:
+    """The next `count` lines of stdout, failing (not hanging) when they do not come within `timeout`."""
+    assert process.stdout is not None
+    fd, pending, lines = process.stdout.fileno(), b"", []
+    end = time.monotonic() + timeout
+    while len(lines) < count:
+        if not select.select([fd], [], [], max(0.0, end - time.monotonic()))[0]:
+            raise AssertionError(f"{len(lines)} of {count} answers within {timeout:g} s")
+        chunk = os.read(fd, 65536)
+        assert chunk, f"stdout closed after {len(lines)} of {count} answers"
+        *complete, pending = (pending + chunk).split(b"\n")
+        lines += complete
+    assert len(lines) == count and not pending, f"more than {count} answers"
+    return lines
+
+
 def read_answers(process: subprocess.Popen[bytes], count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
     """The next `count` lines of stdout as JSON, failing (not hanging) when they do not come within `timeout`."""
-    assert process.stdout is not None
-    fd, pending, answers = process.stdout.fileno(), b"", []
-    end = time.monotonic() + timeout
-    while len(answers) < count:
-        if not select.select([fd], [], [], max(0.0, end - time.monotonic()))[0]:
-            raise AssertionError(f"{len(answers)} of {count} answers within {timeout:g} s")
-        chunk = os.read(fd, 65536)
-        assert chunk, f"stdout closed after {len(answers)} of {count} answers"
-        *lines, pending = (pending + chunk).split(b"\n")
-        answers += [json.loads(line) for line in lines]
-    return answers
+    return [json.loads(line) for line in read_lines(process, count, timeout)]
 
 
 @contextmanager
@@ -492,6 +487,109 @@ def test_a_line_that_is_not_utf_8_is_answered_as_the_sdk_transport_answers_it(ve
     assert [a["id"] for a in answers[0]] == [1, 2, 3]
     error = json.loads(answers[0][1]["result"]["content"][0]["text"])["error"]
     assert error["code"] == "invalid_argument" and "\ufffd" in error["message"]
+
+
+def served_on_both_transports(vendor: LoopbackVendor, lines: list[str], count: int) -> list[list[bytes]]:
+    """`lines` sent to the thread-free path and then to the SDK's transport (the Windows paths): the first `count`
+    stdout lines of each; each process then sees EOF and must end with 0 and no traceback, having written nothing
+    more and logged each line it answered as not a message."""
+    outputs = []
+    for python in ((), AS_WINDOWS):
+        with started(vendor, *python) as process:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(("\n".join(lines) + "\n").encode())
+            process.stdin.flush()
+            outputs.append(read_lines(process, count, timeout=10))
+            process.stdin.close()
+            code, stderr = _finish(process)
+            assert process.stdout.read() == b""
+        assert code == 0, stderr
+        assert "Traceback" not in stderr
+        assert "answered an input line that is not a JSON-RPC message" in stderr
+    return outputs
+
+
+def by_id(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Answers (to integer IDs) in a fixed order: tool calls answer concurrently, so in any order; `id: null` last."""
+    return sorted(answers, key=lambda a: (a["id"] is None, a["id"] or 0, json.dumps(a, sort_keys=True)))
+
+
+# A JSON string escape of a lone UTF-16 surrogate: what JavaScript's `JSON.stringify` writes for a string cut in the
+# middle of an emoji. The JSON grammar allows it, but no UTF-8 text (RFC 8259 section 8.1) can carry what it stands
+# for, and the SDK's JSON parser refuses the line.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def get_run(id_: int | str, job_id: str) -> str:
+    """A `get_test_run` request as `json.dumps` writes it: a lone surrogate in `job_id` becomes its escape."""
+    line = jsonrpc(0, "tools/call", {"name": "get_test_run", "arguments": {"test_case_job_id": job_id}})
+    return line.replace('"id": 0', f'"id": {json.dumps(id_)}')
+
+
+def test_a_lone_surrogate_escape_is_answered_with_a_parse_error_and_the_next_line_is_served(
+    vendor: LoopbackVendor,
+) -> None:
+    """A request whose arguments hold a lone surrogate escape (a high one, or a low one, without its pair) is
+    answered with -32700 under its own ID, not silence; one whose ID holds one gets `id: null` (an ID that cannot
+    be written back as UTF-8). Every answer is valid UTF-8 JSON with no surrogate escaped in it, a valid pair is
+    served as usual, the next request is answered, and both transports answer alike."""
+    lines = [
+        *HELLO,
+        get_run(2, "tcj_\ud800"),
+        get_run(3, "tcj_\udc00x"),
+        get_run("req-\ud800", JOB_ID),
+        get_run(5, "tcj_\U0001f600"),  # a surrogate pair: valid, and refused by the ID check as usual
+        jsonrpc(6, "tools/call", CALL),
+    ]
+    assert all(SURROGATE_ESCAPE.search(line.encode()) for line in lines[2:6])
+    outputs = served_on_both_transports(vendor, lines, 6)
+
+    for output in outputs:
+        for line in output:
+            text = line.decode("utf-8")  # strict: the answer is UTF-8
+            assert not SURROGATE_ESCAPE.search(line)
+            json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8")  # and holds no lone surrogate
+    thread_free, sdk = (by_id([json.loads(line) for line in output]) for output in outputs)
+    assert thread_free == sdk
+    assert [a["id"] for a in thread_free] == [1, 2, 3, 5, 6, None]
+    _, high, low, pair, call, unreadable_id = thread_free
+    assert [e["error"]["code"] for e in (high, low, unreadable_id)] == [PARSE_ERROR] * 3
+    assert all(e["error"]["message"].startswith("Parse error") for e in (high, low, unreadable_id))
+    refused = json.loads(pair["result"]["content"][0]["text"])["error"]
+    assert refused["code"] == "invalid_argument" and "tcj_\U0001f600" in refused["message"]
+    assert call["result"]["structuredContent"] == RETELL_RUN
+    assert not [s.path for s in vendor.seen if not s.path.endswith(JOB_ID)]  # only the valid requests went out
+
+
+def test_lines_that_are_not_json_rpc_messages_are_answered_as_json_rpc_2_says(vendor: LoopbackVendor) -> None:
+    """JSON-RPC 2.0 answers what is not JSON with -32700 and JSON that is not a message with -32600: `id: null`
+    unless the line is a request whose ID can be read (a response's ID names one of the server's own requests, so it
+    is never answered under it). Blank lines are skipped; the next request is served; both transports alike."""
+    lines = [
+        *HELLO,
+        "this is not json",
+        '{"jsonrpc": "2.0", "id": 2, "method":',
+        '{"jsonrpc": "2.0", "id": 3, "method": 7}',
+        "[1, 2]",
+        '{"jsonrpc": "2.0", "id": 4, "result": 5}',
+        "",
+        "   ",
+        jsonrpc(5, "tools/call", CALL),
+    ]
+    outputs = served_on_both_transports(vendor, lines, 7)
+
+    thread_free, sdk = (by_id([json.loads(line) for line in output]) for output in outputs)
+    assert thread_free == sdk
+    assert [(a["id"], a.get("error", {}).get("code")) for a in thread_free] == [
+        (1, None),
+        (3, INVALID_REQUEST),
+        (5, None),
+        (None, INVALID_REQUEST),
+        (None, INVALID_REQUEST),
+        (None, PARSE_ERROR),
+        (None, PARSE_ERROR),
+    ]
+    assert thread_free[2]["result"]["structuredContent"] == RETELL_RUN
 
 
 POSIX_ONLY = {"fcntl", "termios", "tty", "pty", "resource", "grp", "pwd", "syslog"}
