@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from mcp_server.errors import InvalidArgument, UnsafeEdit, UpstreamError
-from mcp_server.reach import Reach, Route, survey, whole
+from mcp_server.errors import BadUpstreamResponse, InvalidArgument, UnsafeEdit, UpstreamError
+from mcp_server.reach import Reach, Route, answered_for, survey, whole
 from mcp_server.upstream.retell import Engine, RetellClient, engine_of
 from mcp_server.workflow import EXPLANATION_LIMIT, clip, quoted
 
@@ -34,9 +34,9 @@ T = TypeVar("T")
 LIMIT = EXPLANATION_LIMIT  # characters of each changed text shown before and after, like a summary's explanations
 RECENT_SECONDS = 3600  # unpublished drafts from the same base this recent are named in the question
 LIVE_NOTE = (
-    "Calls that pin no agent_version (web calls, chats) and inbound webhooks that pick the agent at call time use an "
-    "agent's newest version, this draft included; phone numbers serve it only once it is published, which is done in "
-    "Retell's dashboard."
+    "Calls that pin no agent_version (web calls, chats), inbound webhooks that pick the agent at call time, and calls "
+    "that override the agent's LLM or flow without a version use the newest version, this draft included; phone "
+    "numbers serve it only once it is published, which is done in Retell's dashboard."
 )
 TEXT_FIELDS = ("general_prompt", "begin_message", "global_prompt")
 
@@ -122,13 +122,16 @@ async def make_draft(retell: RetellClient, plan: DraftPlan) -> dict[str, Any]:
     patching = False
     try:
         created = await retell.create_agent_version(plan.agent_id, base, deadline=deadline)
-        draft = _version_of(created, plan)
-        if draft in before.numbers:
+        answered = _version_of(created, plan)
+        if answered in before.numbers:  # not a draft we made: never call it one, nor advise changing it
             raise UnsafeEdit(
-                f"Retell answered version {draft}, which existed before, so it is not a new draft.",
+                f"Asked for a new draft of agent '{plan.agent_id}' from version {base}, Retell answered version "
+                f"{answered}, which existed before, so its answer cannot be trusted and nothing was patched. A new "
+                f"draft may still have been made: see list_agent_versions agent_id={plan.agent_id}.",
                 provider="retell",
                 lasting=True,
             )
+        draft = answered
         checked = await _checked_draft(retell, plan, draft, base, deadline)
         patching = True
         return await _patched(retell, plan, draft, base, checked, deadline)
@@ -250,6 +253,12 @@ async def _engine_at(
     """The engine an agent version runs, at the engine version it names (one that names none is refused: a change
     without a version would change the latest), the LLM or flow at that version, and the version it was based on."""
     agent = await retell.get_agent(agent_id, version=version, deadline=deadline)
+    if agent.get("agent_id") != agent_id or whole(agent.get("version")) != version:
+        raise BadUpstreamResponse(
+            f"Retell answered a request for agent '{agent_id}' version {version} with another agent or version.",
+            provider="retell",
+            status=200,
+        )
     engine, engine_version = engine_of(agent.get("response_engine"), f"agent '{agent_id}' version {version}")
     if engine_version is None:
         raise UnsafeEdit(
@@ -259,7 +268,7 @@ async def _engine_at(
             lasting=True,
         )
     base = agent.get("base_version")
-    current = await retell.get_engine(engine, engine_version, deadline=deadline)
+    current = answered_for(await retell.get_engine(engine, engine_version, deadline=deadline), engine, engine_version)
     return engine, engine_version, current, base if isinstance(base, int) and not isinstance(base, bool) else None
 
 
@@ -273,7 +282,8 @@ def _refuse(reach: Reach, *, draft: int | None, patched: tuple[Engine, int] | No
             raise UnsafeEdit(
                 f"{problem} Pin it to a published version (a number, or latest_published) {where}.", provider="retell"
             )
-        served = reach.engines.get(whole(route.version) or -1)
+        pinned = whole(route.version)
+        served = reach.engines.get(pinned) if pinned is not None else None
         if patched is not None and served is not None and (served.engine, served.engine_version) == patched:
             engine, at = patched
             raise UnsafeEdit(
@@ -300,7 +310,9 @@ def _route_problem(route: Route, reach: Reach, draft: int | None) -> str | None:
     if version is None or version == "latest":
         return f"{sends} at {'latest' if version else 'no version (the latest)'}, so a draft would take them at once."
     if version == "latest_published":
-        return None  # the newest published version: its engine version is among the published ones checked
+        if not reach.published:  # what Retell serves then is not documented: perhaps the latest
+            return f"{sends} at latest_published, and no version of it is published."
+        return None  # a published version: its engine version is among the published ones checked
     if isinstance(version, str):
         return f"{sends} at the tag {quoted(version)}, which can point at a draft (an unassigned tag is latest)."
     number = whole(version)
@@ -342,7 +354,9 @@ def _refuse_published(
         protected.append((base, f"its base version {base}", f"version {base} too"))
     for number, what, changes in protected:
         served = reach.engines.get(number)
-        if served is not None and (served.engine, served.engine_version) == patched:
+        if served is None:  # the survey reads each of them: an answer that named another version proves nothing
+            raise UnsafeEdit(f"Which engine version {what} runs could not be read.", provider="retell")
+        if (served.engine, served.engine_version) == patched:
             raise UnsafeEdit(f"{runs}, the same as {what}, so changing it would change {changes}.",
                              provider="retell", lasting=True)  # fmt: skip
     if engine.type == "retell-llm" and current.get("is_published") is True:

@@ -93,10 +93,10 @@ class Reach:
 
 async def survey(retell: RetellClient, agent_id: str, engine: Engine, *, also: Iterable[int], deadline: float) -> Reach:
     """Read everything live that could reach `agent_id` (running `engine`), within `deadline`: every phone number and
-    agent, every servable agent version's engine (its latest, and every version a phone number, `latest_published`,
-    a tag or a handoff names, followed until nothing new is named), and the engine of each of the agent's own
-    published versions and of the versions in `also`. A workspace that cannot all be read is `unsafe_edit`: what
-    cannot be proven safe is unsafe."""
+    agent, every servable agent version's engine (each agent's latest and published versions, and every version a
+    phone number, a tag or a handoff names, followed until nothing new is named), and the engine of the versions in
+    `also` and of those they were made from. A workspace that cannot all be read is `unsafe_edit`: what cannot be
+    proven safe is unsafe."""
     try:
         return await _Survey(retell, agent_id, engine, deadline).run(also)
     except (UnsafeEdit, NotConfigured, Unauthorized, Forbidden):
@@ -139,7 +139,13 @@ class _Survey:
             self.tags[agent_key] = tags if isinstance(tags, dict) else {}
         self.channels.setdefault(self.agent_id, "voice")
         reach = Reach(self.agent_id, self.engine, versions)
+        # Every agent's latest, and every published version of every agent: a call can pin any of them (a web call's
+        # `agent_version`, an outbound call's `override_agent_version`, a chat's), and published means live.
+        others = [agent for agent in self.channels if agent != self.agent_id]
+        listed = await _all([partial(self._versions, agent) for agent in others])
         todo: set[tuple[str, int | None]] = {(agent, None) for agent in self.channels}
+        todo |= {(agent, item["version"]) for agent, items in zip(others, listed, strict=True)
+                 for item in items if item["is_published"]}  # fmt: skip
         also = set(also)
         bases = {whole(item.get("base_version")) for item in versions if item["version"] in also} - {None}
         todo |= {(self.agent_id, version) for version in {*reach.published, *also, *bases} if version is not None}
@@ -188,11 +194,22 @@ class _Survey:
 
     async def _targets(self, route: Route) -> set[tuple[str, int | None]]:
         """The agent versions a route can serve a call from (None: the latest). A tag is the version it names now
-        and the latest (where an unassigned tag goes); `latest_published` is the newest published version."""
+        and the latest (where an unassigned tag goes), and, written as digits, that version too; `latest_published`
+        is a published version (all of them are read anyway). A version of another shape cannot be read."""
         self.routes.append(route)
         version = route.version
-        if isinstance(version, bool) or version is None or version == "latest":
+        if version is None or version == "latest":
             return {(route.agent_id, None)}
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, int | float | str)
+            or (isinstance(version, int | float) and whole(version) is None)
+        ):
+            raise UnsafeEdit(
+                f"Retell's {route.where} names agent '{route.agent_id}' at a version this server does not understand "
+                f"({quoted(repr(version), 40)}), so what it serves cannot be read.",
+                provider="retell",
+            )
         if (number := whole(version)) is not None:
             if route.agent_id == self.agent_id and number not in {
                 item["version"] for item in await self._versions(self.agent_id)
@@ -202,10 +219,11 @@ class _Survey:
         if version == "latest_published":
             published = [item["version"] for item in await self._versions(route.agent_id) if item["is_published"]]
             return {(route.agent_id, max(published))} if published else set()
-        tag = self.tags.get(route.agent_id, {}).get(version) if isinstance(version, str) else None
-        tagged = tag.get("version") if isinstance(tag, dict) else None
-        at = whole(tagged)
-        return {(route.agent_id, None)} | ({(route.agent_id, at)} if at is not None else set())
+        assert isinstance(version, str)
+        tag = self.tags.get(route.agent_id, {}).get(version)
+        named = [whole(tag.get("version")) if isinstance(tag, dict) else None]
+        named.append(int(version.strip()) if version.strip().isdigit() and version.strip().isascii() else None)
+        return {(route.agent_id, None)} | {(route.agent_id, at) for at in named if at is not None}
 
     async def _serve(self, agent_id: str, version: int | None) -> tuple[Served, list[Route]]:
         """The agent at `version` (None: latest) and the handoffs its engine makes."""
@@ -213,9 +231,12 @@ class _Survey:
             read = self.retell.get_chat_agent if self.channels.get(agent_id) == "chat" else self.retell.get_agent
             agent = await read(agent_id, version=version, deadline=self.deadline)
         at = whole(agent.get("version"))
-        if at is None:
+        if agent.get("agent_id") != agent_id or at is None or (version is not None and at != version):
+            asked = f"version {version}" if version is not None else "its latest version"
             raise BadUpstreamResponse(
-                f"Retell's agent '{agent_id}' names no version of its own.", provider="retell", status=200
+                f"Retell answered a request for agent '{agent_id}' at {asked} with another agent or version.",
+                provider="retell",
+                status=200,
             )
         response_engine = agent.get("response_engine")
         kind = response_engine.get("type") if isinstance(response_engine, dict) else None
@@ -244,9 +265,8 @@ class _Survey:
     async def _engine(self, engine: Engine, version: int) -> dict[str, Any]:
         if (engine, version) not in self.engines_read:
             async with self.limiter:
-                self.engines_read[engine, version] = await self.retell.get_engine(
-                    engine, version, deadline=self.deadline
-                )
+                found = await self.retell.get_engine(engine, version, deadline=self.deadline)
+            self.engines_read[engine, version] = answered_for(found, engine, version)
         return self.engines_read[engine, version]
 
     async def _handoffs(self, document: object, where: str) -> list[Route]:
@@ -283,7 +303,10 @@ def phone_routes(number: dict[str, Any], agent_id: str) -> list[Route]:
                 provider="retell",
                 status=200,
             )
-        routes += [Route(entry["agent_id"], entry.get("agent_version"), f"{shown} ({key})") for entry in entries]
+        for entry in entries:
+            if mentions({name: value for name, value in entry.items() if name != "agent_id"}, agent_id):
+                raise not_understood(f"{shown} ({key})", "beside the agent_id an entry binds", agent_id)
+            routes.append(Route(entry["agent_id"], entry.get("agent_version"), f"{shown} ({key})"))
     for id_key, version_key in LEGACY_BINDINGS:
         bound = number.get(id_key)
         if isinstance(bound, str) and bound != agent_id:
@@ -291,7 +314,7 @@ def phone_routes(number: dict[str, Any], agent_id: str) -> list[Route]:
     known = {*BINDING_LISTS, *(key for key, _ in LEGACY_BINDINGS if number.get(key) != agent_id)}
     for key, value in number.items():
         if key not in known and mentions(value, agent_id):
-            raise not_understood(f"{shown}", key, agent_id)
+            raise not_understood(shown, f"under {quoted(key)}", agent_id)
     return routes
 
 
@@ -304,6 +327,8 @@ def handoffs(document: object, agent_id: str, where: str) -> tuple[list[Route], 
     while stack:
         node = stack.pop()
         if isinstance(node, list):
+            if agent_id in node:
+                raise not_understood(where, "in a list", agent_id)
             stack.extend(node)
         if not isinstance(node, dict):
             continue
@@ -318,7 +343,7 @@ def handoffs(document: object, agent_id: str, where: str) -> tuple[list[Route], 
             components.append(node["component_id"])
         for key, value in node.items():
             if key != "agent_id" and value == agent_id:
-                raise not_understood(where, key, agent_id)
+                raise not_understood(where, f"under {quoted(key)}", agent_id)
             if isinstance(value, dict | list):
                 stack.append(value)
     return routes, components
@@ -338,12 +363,25 @@ def mentions(value: object, text: str) -> bool:
     return False
 
 
-def not_understood(where: str, key: str, agent_id: str) -> UnsafeEdit:
+def not_understood(where: str, place: str, agent_id: str) -> UnsafeEdit:
+    """A place naming the agent that this code does not read: refused, never skipped."""
     return UnsafeEdit(
-        f"Retell's {where} names agent '{agent_id}' under {quoted(key)}, which this server does not know how to "
-        "read, so it cannot show that it will not serve a draft.",
+        f"Retell's {where} names agent '{agent_id}' {place}, which this server does not know how to read, so it "
+        "cannot show that it will not serve a draft.",
         provider="retell",
     )
+
+
+def answered_for(found: dict[str, Any], engine: Engine, version: int) -> dict[str, Any]:
+    """The LLM or flow Retell answered, once it is the one asked for (its ID and version): an answer about another
+    version would prove nothing about this one."""
+    if found.get(engine.id_field) != engine.id or whole(found.get("version")) != version:
+        raise BadUpstreamResponse(
+            f"Retell answered a request for {engine} version {version} with another engine or version.",
+            provider="retell",
+            status=200,
+        )
+    return found
 
 
 def last_four(number: object) -> str:
