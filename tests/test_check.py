@@ -7,7 +7,7 @@ import pytest
 
 from mcp_server.check import probe_vendors, render
 from mcp_server.cli import main
-from mcp_server.upstream.tela import PROBE_PROMPT_ID
+from mcp_server.tela.client import PROBE_PROMPT_ID
 from tests.conftest import RETELL_KEY, TELA_KEY, FakeVendors, json_response, make_settings
 from tests.loopback import Reply, loopback_vendor
 

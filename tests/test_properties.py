@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from mcp_server.config import ConfigError, Settings, load_settings
+from mcp_server.retell.client import RetellTestRun
 from mcp_server.server import build_server
-from mcp_server.upstream.retell import RetellTestRun
-from mcp_server.upstream.tela import TelaTestCase
+from mcp_server.tela.client import TelaTestCase
 from tests.conftest import CASE_ID, make_settings
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()

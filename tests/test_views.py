@@ -22,9 +22,9 @@ from mcp import Client
 from mcp.client.extension import ClientExtension, advertise
 from mcp_types import CallToolResult
 
-from mcp_server.compare import BatchComparison
 from mcp_server.config import load_settings
 from mcp_server.demo import demo_settings, demo_transport
+from mcp_server.retell.compare import BatchComparison
 from mcp_server.server import build_server
 from mcp_server.views import BATCH_URI, COMPARE_URI, PAGES, RUN_URI, TOOL_VIEWS
 from tests.conftest import RETELL_RUN, FakeVendors, json_response, make_settings

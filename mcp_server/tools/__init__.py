@@ -1,11 +1,19 @@
-"""The tools, one module per concern, each a module-level function declared by a `ToolSpec`. `TOOLS` is the order
-`tools/list` gives them in: reads first, then what each opt-in level adds (`build_server` picks by setting)."""
+"""The tools, one module per concern in each vendor's room, each a module-level function declared by a `ToolSpec`.
+`TOOLS` is the order `tools/list` gives them in: reads first, then what each opt-in level adds (`build_server` picks
+by setting). What every tool shares is beside this module: `base` (declaring and answering) and `writes`."""
 
 from __future__ import annotations
 
-from mcp_server.tools import edits, retell, tela, workflow
+from mcp_server.retell import edits as retell_edits
+from mcp_server.retell import tools as retell_tools
+from mcp_server.retell import workflow as retell_workflow
+from mcp_server.tela import edits as tela_edits
+from mcp_server.tela import tools as tela_tools
 from mcp_server.tools.base import LEVELS, ToolSpec
 
 TOOLS: tuple[ToolSpec, ...] = tuple(
-    sorted((*retell.TOOLS, *workflow.TOOLS, *tela.TOOLS, *edits.TOOLS), key=lambda spec: LEVELS.index(spec.level))
+    sorted(
+        (*retell_tools.TOOLS, *retell_workflow.TOOLS, *tela_tools.TOOLS, *retell_edits.TOOLS, *tela_edits.TOOLS),
+        key=lambda spec: LEVELS.index(spec.level),
+    )
 )

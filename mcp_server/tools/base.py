@@ -18,10 +18,10 @@ from pydantic import Field
 from mcp_server.completions import SeenIds
 from mcp_server.confirmations import UsedConfirmations, UsedInMemory
 from mcp_server.errors import Provider, UpstreamError
+from mcp_server.retell.client import RetellClient
+from mcp_server.tela.client import TelaClient
 from mcp_server.upstream.clock import Clock
 from mcp_server.upstream.http import cache_status
-from mcp_server.upstream.retell import RetellClient
-from mcp_server.upstream.tela import TelaClient
 
 logger = logging.getLogger("mcp_server.tools")
 

@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict
 
 from mcp_server.confirmations import StoreUnreachable, sealed_digest
 from mcp_server.errors import PROVIDER_NAMES, Declined, InvalidArgument, Provider, Unconfirmed, UpstreamError
+from mcp_server.text import quoted
 from mcp_server.tools.base import Ctx, answer, error_result, log_call, runtime
 from mcp_server.upstream.http import all_finite
-from mcp_server.workflow import quoted
 
 logger = logging.getLogger("mcp_server.tools")
 
@@ -61,6 +61,10 @@ class Confirm(BaseModel):
     """Nothing to fill in: accepting the question is the confirmation."""
 
     model_config = ConfigDict(title="Confirm")
+
+
+# What a write tool's `confirmation` resolver answers: accepted, declined or cancelled.
+Confirmation = ElicitationResult[Confirm]
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ import httpx2
 from mcp_server.config import Settings, VendorSettings
 from mcp_server.errors import Provider
 from mcp_server.redaction import Redactor
+from mcp_server.retell.client import RetellClient
+from mcp_server.tela.client import TelaClient
 from mcp_server.upstream.budget import ByteBudget
 from mcp_server.upstream.cache import ResponseCache
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 from mcp_server.upstream.http import RequestPolicy, VendorHTTP, open_client
-from mcp_server.upstream.retell import RetellClient
-from mcp_server.upstream.tela import TelaClient
 
 
 @dataclass(frozen=True)

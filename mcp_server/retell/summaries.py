@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_server.errors import BadUpstreamResponse, InvalidArgument, UpstreamTimeout
+from mcp_server.retell.client import FINAL_STATUSES, RetellClient
+from mcp_server.text import clip
 from mcp_server.upstream.clock import SYSTEM_CLOCK, Clock
 from mcp_server.upstream.ids import check_token
-from mcp_server.upstream.retell import FINAL_STATUSES, RetellClient
 from mcp_server.upstream.schema import lean_schema
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
@@ -20,7 +21,6 @@ PAGE_SIZE = 1000  # Retell's documented maximum for list-test-runs
 MAX_PAGES = 200  # 200,000 runs: far past any real batch, and a stop for a vendor that pages forever
 FAILED_SHOWN = 25  # failed runs listed in full; the rest are counted, so a 5,000-run batch stays a small answer
 EXPLANATION_LIMIT = 500  # characters of each result_explanation kept (get_test_run has the whole run)
-TEXT_LIMIT = 200  # characters of any other vendor string a summary repeats (a name, an ID, a status)
 STATUSES_KEPT = 16  # distinct run statuses counted by name; any further ones are counted as "other"
 WAIT_CAP_SECONDS = 50.0  # keeps a run wait under the usual 60 s client limit
 BATCH_WAIT_CAP_SECONDS = 40.0  # a batch wait leaves ~10 s for paging through its runs
@@ -62,20 +62,6 @@ def count_of(batch: dict[str, Any], key: str) -> int | None:
     """One of Retell's counts, when it is one (the vendor's object is not validated: JSON's true is no count)."""
     value = batch.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def clip(value: object, limit: int = TEXT_LIMIT) -> str | None:
-    """A vendor string as a summary repeats it: clipped, so no vendor can make the answer large; else None."""
-    if not isinstance(value, str):
-        return None
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-def quoted(name: object, limit: int = 120) -> str:
-    """A vendor- or model-supplied name inside a sentence: on one line (every run of whitespace, control or format
-    characters one space), at most `limit` characters with its quotes, in double quotes."""
-    text = " ".join("".join(char if char.isprintable() else " " for char in str(name)).split()).replace('"', "'")
-    return f'"{text}"' if len(text) + 2 <= limit else f'"{text[: limit - 3]}…"'
 
 
 def _finished(batch: dict[str, Any]) -> tuple[float, float | None]:

@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 import anyio
 
 from mcp_server.errors import BadUpstreamResponse, Forbidden, NotConfigured, Unauthorized, UnsafeEdit, UpstreamError
-from mcp_server.upstream.retell import Engine, RetellClient
-from mcp_server.workflow import quoted
+from mcp_server.retell.client import Engine, RetellClient
+from mcp_server.text import quoted
 
 T = TypeVar("T")
 

@@ -1,5 +1,5 @@
 """The tools that answer a question in one call where it takes several vendor requests: a batch's summary and
-waiting for a run (the work itself is in `mcp_server.workflow`)."""
+waiting for a run, comparing two batches (the work itself is in `summaries` and `compare`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from typing import Annotated
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from mcp_server.compare import BatchComparison, compare_batches
+from mcp_server.retell.client import RetellTestRun
+from mcp_server.retell.compare import BatchComparison, compare_batches
+from mcp_server.retell.summaries import (
+    BATCH_WAIT_CAP_SECONDS,
+    WAIT_CAP_SECONDS,
+    BatchSummary,
+    summarize_batch,
+    wait_for_run,
+)
 from mcp_server.tools.base import BatchId, Ctx, JobId, ToolSpec, answer, runtime
-from mcp_server.upstream.retell import RetellTestRun
-from mcp_server.workflow import BATCH_WAIT_CAP_SECONDS, WAIT_CAP_SECONDS, BatchSummary, summarize_batch, wait_for_run
 
 
 async def summarize_batch_test(

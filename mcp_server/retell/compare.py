@@ -11,10 +11,11 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_server.errors import UpstreamError
+from mcp_server.retell.client import RetellClient
+from mcp_server.retell.summaries import EXPLANATION_LIMIT, Progress, RunPages, count_of, run_status
+from mcp_server.text import clip
 from mcp_server.upstream.ids import check_id
-from mcp_server.upstream.retell import RetellClient
 from mcp_server.upstream.schema import lean_schema
-from mcp_server.workflow import EXPLANATION_LIMIT, Progress, RunPages, clip, count_of, run_status
 
 SHOWN = 10  # entries per list; the rest are counted
 MAX_ANSWER_BYTES = 31 * 1024  # the answer's JSON stays under 32 KB whatever the vendor sends

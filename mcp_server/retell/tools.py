@@ -11,6 +11,19 @@ from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import CallToolResult
 from pydantic import Field
 
+from mcp_server.retell.client import (
+    Engine,
+    RetellAgentVersionPage,
+    RetellBatchTest,
+    RetellBatchTestPage,
+    RetellClient,
+    RetellDefinitionPage,
+    RetellResponseEngine,
+    RetellTestCaseDefinition,
+    RetellTestRun,
+    RetellTestRunPage,
+    choose_engine,
+)
 from mcp_server.tools.base import (
     AgentId,
     BatchId,
@@ -28,19 +41,6 @@ from mcp_server.tools.base import (
 )
 from mcp_server.tools.writes import Confirm, Prepared, confirming, prepare, written
 from mcp_server.upstream.ids import check_ids
-from mcp_server.upstream.retell import (
-    Engine,
-    RetellAgentVersionPage,
-    RetellBatchTest,
-    RetellBatchTestPage,
-    RetellClient,
-    RetellDefinitionPage,
-    RetellResponseEngine,
-    RetellTestCaseDefinition,
-    RetellTestRun,
-    RetellTestRunPage,
-    choose_engine,
-)
 
 
 async def get_test_run(

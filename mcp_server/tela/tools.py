@@ -9,16 +9,16 @@ from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from mcp_server.tools.base import Ctx, ToolSpec, answer, runtime
-from mcp_server.tools.writes import Confirm, Prepared, confirming, prepare, written
-from mcp_server.upstream.ids import check_id, check_ids
-from mcp_server.upstream.tela import (
+from mcp_server.tela.client import (
     TelaPromptVersion,
     TelaPromptVersionList,
     TelaRunAll,
     TelaTestCase,
     TelaTestCaseList,
 )
+from mcp_server.tools.base import Ctx, ToolSpec, answer, runtime
+from mcp_server.tools.writes import Confirm, Prepared, confirming, prepare, written
+from mcp_server.upstream.ids import check_id, check_ids
 
 
 async def get_test_case(

@@ -24,9 +24,10 @@ from typing import Any, TypeVar
 import anyio
 
 from mcp_server.errors import BadUpstreamResponse, InvalidArgument, UnsafeEdit, UpstreamError
-from mcp_server.reach import Reach, Route, answered_for, survey, whole
-from mcp_server.upstream.retell import Engine, RetellClient, engine_of
-from mcp_server.workflow import EXPLANATION_LIMIT, clip, quoted
+from mcp_server.retell.client import Engine, RetellClient, engine_of
+from mcp_server.retell.reach import Reach, Route, answered_for, survey, whole
+from mcp_server.retell.summaries import EXPLANATION_LIMIT
+from mcp_server.text import clip, quoted
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
