@@ -41,10 +41,14 @@ ENV_VARS: dict[str, str] = {
     "cors_origins": "RETELL_TELA_MCP_CORS_ORIGINS",
     "app_views": "RETELL_TELA_MCP_APP_VIEWS",
     "toolsets": "RETELL_TELA_MCP_TOOLSETS",
+    "call_transcripts": "RETELL_TELA_MCP_CALL_TRANSCRIPTS",
 }
 # Settings given as a list: a comma list in an environment variable or a flag.
 LIST_SETTINGS = frozenset({"toolsets", "cors_origins"})
-TOOLSETS = ("retell", "tela")
+# A vendor's toolset lists its tools; `calls` adds, for each vendor listed, the tools that read production calls and
+# completion runs: real customers' conversations, which a team may not want an assistant to see.
+TOOLSETS = ("retell", "tela", "calls")
+VENDOR_TOOLSETS = ("retell", "tela")
 
 
 class ConfigError(Exception):
@@ -226,6 +230,8 @@ class Settings(BaseModel):
     # Which vendors' tools, prompts and resources are listed: most users have one vendor, and every tool listed
     # costs context on every turn.
     toolsets: list[str] = Field(default_factory=lambda: list(TOOLSETS))
+    # Which transcript of a Retell call is shown: the PII-scrubbed one whenever Retell has one, or the full one.
+    call_transcripts: Literal["scrubbed", "full"] = "scrubbed"
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
     _warnings: list[str] = PrivateAttr(default_factory=list)
@@ -273,8 +279,8 @@ class Settings(BaseModel):
         unknown = [name for name in value if name not in TOOLSETS]
         if unknown:
             raise ValueError(f"unknown toolset {_shown_key(unknown[0])!r} (known: {', '.join(TOOLSETS)})")
-        if not value:
-            raise ValueError(f"names no toolset; give one or more of: {', '.join(TOOLSETS)}")
+        if not any(name in VENDOR_TOOLSETS for name in value):
+            raise ValueError("names no vendor's toolset; give retell, tela or both (and calls, to add calls)")
         return [name for name in TOOLSETS if name in value]  # one order, each once
 
     @field_validator("log_level", mode="before")

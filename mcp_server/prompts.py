@@ -83,12 +83,14 @@ async def fix_failing_test(test_case_job_id: str) -> str:
 
 @dataclass(frozen=True)
 class PromptSpec:
-    """A prompt, its title, its vendor (the toolset it belongs to) and the levels its steps need."""
+    """A prompt, its title, its vendor (the toolset it belongs to), the levels its steps need, and whether it starts
+    from production calls or completion runs (the `calls` toolset)."""
 
     fn: Callable[..., Awaitable[str]]
     title: str
     vendor: Provider
     levels: tuple[str, ...] = ("read",)
+    calls: bool = False
 
 
 PROMPTS = (

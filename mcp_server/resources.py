@@ -40,13 +40,14 @@ async def test_case(id: str, ctx: Ctx) -> str:
 
 @dataclass(frozen=True)
 class TemplateSpec:
-    """A resource template whose contents are the same JSON as the tool `same_as`."""
+    """A resource template whose contents are the same JSON as the tool `same_as` (`calls`: of the `calls` toolset)."""
 
     uri: str
     fn: Callable[..., Awaitable[str]]
     title: str
     same_as: str
     vendor: Provider
+    calls: bool = False
 
 
 TEMPLATES = (

@@ -147,12 +147,19 @@ def build_server(
                 settings.confirm_writes,
                 confirmations=confirmations,
                 handshake_is_remembered=not stateless,
+                call_transcripts=settings.call_transcripts,
             )
 
     vendors = {provider for provider in PROVIDER_NAMES if provider in settings.toolsets}
+
+    def served(vendor: Provider, calls: bool) -> bool:
+        """Whether a tool, prompt or template of `vendor` is listed: its vendor's toolset, and `calls` for those
+        that read production calls or completion runs."""
+        return vendor in vendors and (not calls or "calls" in settings.toolsets)
+
     answers = AnswerLifetime()
     levels = {"read", *(["runs"] if settings.allow_runs else []), *(["edits"] if settings.allow_edits else [])}
-    tools = [spec for spec in TOOLS if spec.vendor in vendors and spec.level in levels]
+    tools = [spec for spec in TOOLS if served(spec.vendor, spec.calls) and spec.level in levels]
     built = {spec.name: spec.build() for spec in tools}
     takes = {name: frozenset(tool.parameters.get("properties", {})) for name, tool in built.items()}
     writes = WriteArguments({spec.name: (spec.vendor, takes[spec.name]) for spec in tools if spec.level != "read"})
@@ -182,10 +189,10 @@ def build_server(
         for resource in view_resources():
             server.add_resource(resource)
     for prompt in PROMPTS:
-        if prompt.vendor in vendors and levels.issuperset(prompt.levels):
+        if served(prompt.vendor, prompt.calls) and levels.issuperset(prompt.levels):
             server.prompt(name=prompt.fn.__name__, title=prompt.title)(prompt.fn)
     for template in TEMPLATES:
-        if template.vendor in vendors:
+        if served(template.vendor, template.calls):
             server.resource(
                 template.uri,
                 name=template.title.lower().replace(" ", "_"),

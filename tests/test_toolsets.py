@@ -70,8 +70,9 @@ async def test_a_toolset_left_out_completes_nothing() -> None:
 @pytest.mark.parametrize(
     ("env", "flags", "expected"),
     [
-        ({}, {}, ["retell", "tela"]),
+        ({}, {}, ["retell", "tela", "calls"]),
         ({"RETELL_TELA_MCP_TOOLSETS": "tela"}, {}, ["tela"]),
+        ({"RETELL_TELA_MCP_TOOLSETS": "calls,tela"}, {}, ["tela", "calls"]),
         ({"RETELL_TELA_MCP_TOOLSETS": " tela , retell,tela"}, {}, ["retell", "tela"]),
         ({"RETELL_TELA_MCP_TOOLSETS": "tela"}, {"toolsets": "retell"}, ["retell"]),
     ],
@@ -87,15 +88,17 @@ def test_toolsets_come_from_a_comma_list_in_env_or_flag(
     ("env", "file", "words"),
     [
         ({"RETELL_TELA_MCP_TOOLSETS": "retell,tella"}, None, "RETELL_TELA_MCP_TOOLSETS (toolsets): unknown toolset"),
-        ({"RETELL_TELA_MCP_TOOLSETS": ","}, None, "names no toolset"),
-        ({}, {"toolsets": ["jira"]}, "key 'toolsets': unknown toolset 'jira' (known: retell, tela)"),
+        ({"RETELL_TELA_MCP_TOOLSETS": ","}, None, "names no vendor's toolset"),
+        ({"RETELL_TELA_MCP_TOOLSETS": "calls"}, None, "names no vendor's toolset"),
+        ({}, {"toolsets": ["jira"]}, "key 'toolsets': unknown toolset 'jira' (known: retell, tela, calls)"),
         ({}, {"toolsets": "retell"}, "key 'toolsets': input should be a valid list"),
     ],
 )
 def test_an_unknown_or_empty_toolset_stops_start_up_with_one_line(
     tmp_path: Path, env: dict[str, str], file: dict[str, Any] | None, words: str
 ) -> None:
-    """An unknown name, or none at all, is a one-line config error naming where it came from."""
+    """An unknown name, or no vendor's toolset (`calls` alone lists nothing), is a one-line config error naming where
+    it came from."""
     path = tmp_path / "config.json"
     if file is not None:
         path.write_text(json.dumps(file))

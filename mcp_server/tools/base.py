@@ -35,7 +35,7 @@ class Runtime:
     """What the server's lifespan holds for its tools: each vendor's client, the IDs each client has been shown
     (for completions), the clock that waits and deadlines count on, whether writes ask the user first, where the
     confirmations already used are noted, and whether what a handshake-era client declared is remembered (not over
-    stateless HTTP, where its `initialize` reached another request)."""
+    stateless HTTP, where its `initialize` reached another request), and which transcript of a call is shown."""
 
     retell: RetellClient
     tela: TelaClient
@@ -44,6 +44,7 @@ class Runtime:
     confirm_writes: bool = True
     confirmations: UsedConfirmations = field(default_factory=UsedInMemory)
     handshake_is_remembered: bool = True
+    call_transcripts: Literal["scrubbed", "full"] = "scrubbed"
 
 
 Ctx = Context[Runtime, Any]
@@ -57,12 +58,14 @@ def runtime(ctx: Ctx) -> Runtime:
 @dataclass(frozen=True)
 class ToolSpec:
     """A tool as its module declares it: the function (its docstring is the description), its title, its vendor
-    (the toolset it belongs to) and its level."""
+    (the toolset it belongs to), its level, and whether it reads production calls or completion runs (listed only
+    with the `calls` toolset too)."""
 
     fn: ToolFn
     title: str
     vendor: Provider
     level: Level = "read"
+    calls: bool = False
 
     @property
     def name(self) -> str:
