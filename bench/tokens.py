@@ -65,12 +65,14 @@ async def tools_list_of(command: list[str], env: dict[str, str]) -> str:
             return wire(await client.list_tools())
 
 
-# What the README promises of the model-visible tool list (Claude tokens): every read tool, and each vendor's alone.
-BUDGETS = {"reads, both vendors": 1500, "reads, Retell alone": 1100, "reads, Tela alone": 450}
+# What the README promises of the model-visible tool list, in bytes (tokens vary by model; bytes do not): every read
+# tool, each vendor's alone (calls included: the default), and without the calls toolset.
+BUDGETS = {"reads, both vendors": 8000, "reads, Retell alone": 5800, "reads, Tela alone": 2400}
 SURFACES: dict[str, dict[str, Any]] = {
     "reads, both vendors": {},
-    "reads, Retell alone": {"toolsets": ["retell"]},
-    "reads, Tela alone": {"toolsets": ["tela"]},
+    "reads, Retell alone": {"toolsets": ["retell", "calls"]},
+    "reads, Tela alone": {"toolsets": ["tela", "calls"]},
+    "reads, without calls": {"toolsets": ["retell", "tela"]},
     "reads and runs (allow_runs)": {"allow_runs": True},
     "reads, runs and edits (allow_runs, allow_edits)": {"allow_runs": True, "allow_edits": True},
 }

@@ -46,8 +46,11 @@ RETELL_FIELDS = {
     "test_case_job_id": "retell_run",
     "test_case_batch_job_id": "retell_batch",
     "test_case_definition_id": "retell_definition",
+    "call_id": "retell_call",
 }
 TELA_FIELDS = {"id": "tela_case", "promptId": "tela_prompt"}
+# A completion run's `id` is a run's, not a case's: its tools say so when they note what they returned.
+TELA_RUN_FIELDS = {"id": "tela_run"}
 
 # Which kind of ID completes which argument of which prompt or resource template.
 ARGUMENT_KINDS = {
@@ -60,6 +63,9 @@ ARGUMENT_KINDS = {
     ("tela://test-cases/{id}", "id"): "tela_case",
     ("retell://batch-tests/{test_case_batch_job_id}", "test_case_batch_job_id"): "retell_batch",
     ("retell://test-case-definitions/{test_case_definition_id}", "test_case_definition_id"): "retell_definition",
+    ("test_from_call", "call_id"): "retell_call",
+    ("retell://calls/{call_id}", "call_id"): "retell_call",
+    ("test_from_completion_run", "run_id"): "tela_run",
 }
 
 
@@ -121,12 +127,14 @@ class SeenIds:
         _, (_, kinds) = self._clients.popitem(last=False)
         self._bytes -= sum(len(value) for seen in kinds.values() for value in seen)
 
-    def note(self, provider: Provider, obj: dict[str, Any]) -> None:
-        """Remember the IDs in a result: its own fields, its snapshot's, and those of its `items` or `failed`."""
+    def note(self, provider: Provider, obj: dict[str, Any], fields: dict[str, str] | None = None) -> None:
+        """Remember the IDs in a result: its own fields, its snapshot's, and those of its `items` or `failed`, found
+        under `fields` (field name -> kind of ID; by default the vendor's)."""
         if current_client.get() is None:
             return
         kinds = self._kinds(create=True)
-        fields = RETELL_FIELDS if provider == "retell" else TELA_FIELDS
+        if fields is None:
+            fields = RETELL_FIELDS if provider == "retell" else TELA_FIELDS
         for record in _records(obj):
             for field, kind in fields.items():
                 value = record.get(field)

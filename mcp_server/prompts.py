@@ -10,6 +10,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from mcp_server.errors import InvalidArgument, Provider
+from mcp_server.tela.client import check_run_id
+from mcp_server.tools.base import Ctx
 from mcp_server.upstream.ids import check_id
 
 
@@ -81,6 +83,68 @@ async def fix_failing_test(test_case_job_id: str) -> str:
     )
 
 
+async def test_from_completion_run(run_id: str) -> str:
+    """Turn a Tela completion run that went wrong into a test case that fails, then fix the prompt until it passes."""
+    try:
+        run = check_run_id(run_id, argument="run_id")
+    except InvalidArgument as error:
+        raise MCPError(code=INVALID_PARAMS, message=error.message) from None
+    return (
+        f"Help me turn the Tela completion run {run} into a regression test, one step at a time, telling me what you "
+        f"do. 1. Read it with get_completion_run id={run}: what the customer asked (raw_input.messages and "
+        "variables) and what it answered (output_content.content); say what went wrong. 2. Draft the case with "
+        f"draft_test_case_from_run run_id={run}. 3. Write its expected_output from what went wrong (what a good "
+        "answer says), show me the case and wait for my go-ahead. 4. If save_test_case is available, save it with "
+        "test_case's fields as they are plus expected_output; if not, give me the case to add in Tela and stop. "
+        "5. If run_test_cases is available, run the new case on the version the run used (the draft's "
+        "prompt_version_id, test_case_ids the new case's id), then read it with get_test_case "
+        "include_generations=true: its newest generation should miss expected_output, which shows the test catches "
+        "the problem. 6. Fix the prompt: read that version with get_prompt_version, quote the lines behind the miss "
+        "(or say which rule is missing), propose the exact change and wait for my go-ahead; draft it with "
+        "draft_prompt_version (base_version_id that version, changes.content the new text); rerun the case on the "
+        "new draft with run_test_cases and read its generations again; say whether the fix worked. If I agree, run "
+        "every case of the prompt on the draft to see that nothing else broke. Remind me that the draft goes live "
+        "only once I publish it in Tela."
+    )
+
+
+async def test_from_call(call_id: str, ctx: Ctx) -> str:
+    """Turn a Retell call that went wrong into a test: read it, draft the test, write its metrics, save it and run it
+    on the call's version to see it fail (saving and running where the server allows them)."""
+    checked = _checked(call_id, "call_id", "retell")
+    listed = {tool.name for tool in await ctx.mcp_server.list_tools()}
+    steps = [
+        f"Turn Retell call {checked} into a regression test, one step at a time, telling me what you do.",
+        f"1. Read it with get_call call_id={checked}: say what the caller wanted and where the agent went wrong, "
+        "quoting the turns.",
+        f"2. Draft the test with draft_test_from_call call_id={checked}.",
+        "3. Write its metrics from what went wrong: one to three checks the agent must pass (what it should have "
+        "done), and tighten the user_prompt where it needs it. Show me the definition.",
+    ]
+    if "save_test_case_definition" not in listed:
+        steps.append(
+            "4. This server does not save tests (allow_edits is off): give me the definition to create in Retell's "
+            "dashboard, and stop there."
+        )
+        return " ".join(steps)
+    steps.append("4. Once I agree, save it with save_test_case_definition: the draft's definition, with the metrics.")
+    if "run_batch_test" not in listed:
+        steps.append(
+            "5. This server does not start runs (allow_runs is off): tell me to run the new test on the version the "
+            "call ran on (the definition's engine and version) and expect it to fail, as the call did."
+        )
+        return " ".join(steps)
+    steps += [
+        "5. Run it with run_batch_test on the version the call ran on (the definition's llm_id or "
+        "conversation_flow_id and version), then wait with summarize_batch_test wait_seconds=40. It should fail as the "
+        "call did; if it passes, the test does not catch what went wrong: tighten the metrics or the user_prompt, "
+        "save and run it again.",
+        "6. Then fix the agent with the fix_failing_test prompt for the failed run: draft_agent_version from the "
+        "call's agent_version, rerun the test on the draft and expect it to pass.",
+    ]
+    return " ".join(steps)
+
+
 @dataclass(frozen=True)
 class PromptSpec:
     """A prompt, its title, its vendor (the toolset it belongs to), the levels its steps need, and whether it starts
@@ -98,4 +162,6 @@ PROMPTS = (
     PromptSpec(compare_batches, "Compare two Retell batches", "retell"),
     PromptSpec(fix_failing_test, "Fix a failing Retell test", "retell", ("edits", "runs")),
     PromptSpec(review_test_case, "Review a Tela test case", "tela"),
+    PromptSpec(test_from_call, "Make a test of a Retell call", "retell", calls=True),
+    PromptSpec(test_from_completion_run, "Test a Tela completion run", "tela", calls=True),
 )

@@ -10,6 +10,7 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from mcp_server.errors import InvalidArgument, NotFound, Provider, UpstreamError
+from mcp_server.retell.calls import get_call
 from mcp_server.tools.base import Ctx, compact_json, runtime
 
 
@@ -32,6 +33,11 @@ async def batch_test(test_case_batch_job_id: str, ctx: Ctx) -> str:
 
 async def test_case_definition(test_case_definition_id: str, ctx: Ctx) -> str:
     return await _read(runtime(ctx).retell.get_test_case_definition(test_case_definition_id))
+
+
+async def call(call_id: str, ctx: Ctx) -> str:
+    state = runtime(ctx)
+    return await _read(get_call(state.retell, call_id, state.call_transcripts))
 
 
 async def test_case(id: str, ctx: Ctx) -> str:
@@ -63,4 +69,5 @@ TEMPLATES = (
         "get_test_case_definition",
         "retell",
     ),
+    TemplateSpec("retell://calls/{call_id}", call, "Retell call", "get_call", "retell", calls=True),
 )

@@ -54,6 +54,13 @@ INSTRUCTIONS: dict[Provider, str] = {
         "list_test_cases lists a prompt's cases."
     ),
 }
+# One sentence per vendor about its production calls or runs, where the calls toolset is served.
+CALLS_INSTRUCTIONS: dict[Provider, str] = {
+    "retell": "list_calls finds an agent's production calls (successful=false: what went wrong); get_call reads one, "
+    "draft_test_from_call turns it into a test.",
+    "tela": "list_completion_runs finds a prompt's production completions; get_completion_run reads one, "
+    "draft_test_case_from_run turns it into a test case.",
+}
 ERRORS_INSTRUCTIONS = "Failures are JSON {error: {code, message, retryable}}; retry only when retryable is true."
 # Where each vendor's run tool is, and where to look after an error before starting it again.
 RUNS: dict[Provider, tuple[str, str]] = {
@@ -63,10 +70,12 @@ RUNS: dict[Provider, tuple[str, str]] = {
 TOOLSET_NAMES: dict[Provider, str] = {"retell": "Retell AI test runs", "tela": "Tela test cases"}
 
 
-def instructions(vendors: set[Provider], *, runs: bool) -> str:
+def instructions(vendors: set[Provider], *, runs: bool, calls: bool = False) -> str:
     """The server's instructions for the toolsets served (in a stable order) and the levels allowed."""
     served = [vendor for vendor in INSTRUCTIONS if vendor in vendors]
     parts = [f"Read-only access to {' and '.join(TOOLSET_NAMES[v] for v in served)}.", *map(INSTRUCTIONS.get, served)]
+    if calls:
+        parts += [CALLS_INSTRUCTIONS.get(vendor) for vendor in served]
     parts.append(ERRORS_INSTRUCTIONS)
     if runs:
         tools, checks = (" and ".join(RUNS[vendor][i] for vendor in served) for i in (0, 1))
@@ -173,7 +182,7 @@ def build_server(
     server = RetellTelaServer(
         SERVER_NAME,
         version=__version__,
-        instructions=instructions(vendors, runs=settings.allow_runs),
+        instructions=instructions(vendors, runs=settings.allow_runs, calls="calls" in settings.toolsets),
         website_url=WEBSITE_URL,
         lifespan=lifespan,
         log_level=settings.log_level,

@@ -31,12 +31,27 @@ TOOL_NAMES = [
     "summarize_batch_test",
     "wait_for_test_run",
     "compare_batch_tests",
+    "list_calls",
+    "get_call",
+    "draft_test_from_call",
     "get_test_case",
     "list_test_cases",
     "get_prompt_version",
     "list_prompt_versions",
+    "list_completion_runs",
+    "get_completion_run",
+    "draft_test_case_from_run",
 ]
 RUN_TOOL_NAMES = ["run_batch_test", "run_test_cases"]
+# The read tools of the calls toolset (production calls and completion runs), listed only with it.
+CALLS_TOOL_NAMES = [
+    "list_calls",
+    "get_call",
+    "draft_test_from_call",
+    "list_completion_runs",
+    "get_completion_run",
+    "draft_test_case_from_run",
+]
 
 RETELL_KEY = "key_retell_5f1c9a7d3e2b8046aa"
 TELA_KEY = "tela_sk_93b7e1d4c6a2f0587b"
@@ -79,8 +94,9 @@ TELA_CASE: dict[str, Any] = {
 
 Handler = Callable[[httpx2.Request], httpx2.Response | Awaitable[httpx2.Response]]
 
-# Reads that are POSTs: Retell lists agents with one (retell-sdk 6.2.13 `resources/agent.py:list`).
-POST_READS = frozenset({"/v2/list-agents"})
+# Reads that are POSTs: Retell lists agents and calls with one (retell-sdk 6.2.13 `resources/agent.py:list`,
+# `resources/call.py:list`).
+POST_READS = frozenset({"/v2/list-agents", "/v3/list-calls"})
 
 
 def is_write(method: str, path: str) -> bool:

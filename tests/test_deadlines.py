@@ -45,6 +45,12 @@ EVERY_TOOL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "compare_batch_tests": {"before_batch_id": "tcbj_1", "after_batch_id": "tcbj_2"},
     "get_prompt_version": {"id": "550e8400-e29b-41d4-a716-446655440002"},
     "list_prompt_versions": {"prompt_id": "550e8400-e29b-41d4-a716-446655440001"},
+    "list_calls": {"agent_id": "agent_1"},
+    "get_call": {"call_id": "call_1"},
+    "draft_test_from_call": {"call_id": "call_1"},
+    "list_completion_runs": {"prompt_id": "550e8400-e29b-41d4-a716-446655440001", "limit": 50},
+    "get_completion_run": {"id": "run_1"},
+    "draft_test_case_from_run": {"run_id": "run_1"},
 }
 
 

@@ -41,6 +41,12 @@ READS: dict[str, dict[str, Any]] = {
     "compare_batch_tests": {"before_batch_id": "tcbj_demo_baseline", "after_batch_id": "tcbj_demo_latest"},
     "get_prompt_version": {"id": DEMO_PROMPT_VERSION_ID},
     "list_prompt_versions": {"prompt_id": DEMO_PROMPT_ID},
+    "list_calls": {"agent_id": DEMO_AGENT_ID, "successful": False},
+    "get_call": {"call_id": "call_demo_cancel"},
+    "draft_test_from_call": {"call_id": "call_demo_cancel"},
+    "list_completion_runs": {"prompt_id": DEMO_PROMPT_ID},
+    "get_completion_run": {"id": "6f1c2d3e-4b5a-4c6d-8e7f-a0b1c2d3e4f5"},
+    "draft_test_case_from_run": {"run_id": "6f1c2d3e-4b5a-4c6d-8e7f-a0b1c2d3e4f5"},
 }
 
 

@@ -63,7 +63,7 @@ async def test_readme_tool_tables_match_the_server_at_every_level_and_toolset() 
     every = dict(found for table in rows.values() for found in table)
     flags = {"allow_runs": True, "allow_edits": True}
     for toolset, vendor in (("retell", "Retell"), ("tela", "Tela")):
-        async with connect(FakeVendors(), make_settings({**flags, "toolsets": [toolset]})) as client:
+        async with connect(FakeVendors(), make_settings({**flags, "toolsets": [toolset, "calls"]})) as client:
             listed = [t.name for t in (await client.list_tools()).tools]
         assert listed and all(every[name] == vendor for name in listed), (toolset, listed)
         assert sorted(listed) == sorted(name for name, owner in every.items() if owner == vendor)

@@ -170,6 +170,7 @@ async def test_resource_templates_are_listed_as_json(vendors: FakeVendors) -> No
         ("tela://test-cases/{id}", "application/json"),
         ("retell://batch-tests/{test_case_batch_job_id}", "application/json"),
         ("retell://test-case-definitions/{test_case_definition_id}", "application/json"),
+        ("retell://calls/{call_id}", "application/json"),
     ]
 
 

@@ -4,6 +4,7 @@ stops paying for the other's tool definitions on every turn."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,13 +39,17 @@ async def test_one_toolset_lists_exactly_that_vendors_part_of_the_whole(allow_ru
     prompts, templates and view pages of the other vendor are gone too."""
     runs = {"allow_runs": allow_runs}
     both = await listing(make_settings(runs))
-    retell = await listing(make_settings({**runs, "toolsets": ["retell"]}))
-    tela = await listing(make_settings({**runs, "toolsets": ["tela"]}))
-    tela_names = {"get_test_case", "list_test_cases", "get_prompt_version", "list_prompt_versions", "run_test_cases"}
+    retell = await listing(make_settings({**runs, "toolsets": ["retell", "calls"]}))
+    tela = await listing(make_settings({**runs, "toolsets": ["tela", "calls"]}))
+    tela_names = {"get_test_case", "list_test_cases", "get_prompt_version", "list_prompt_versions", "run_test_cases",
+                  "list_completion_runs", "get_completion_run", "draft_test_case_from_run"}  # fmt: skip
     assert retell["tools"] == [t for t in both["tools"] if t["name"] not in tela_names]
     assert tela["tools"] == [t for t in both["tools"] if t["name"] in tela_names]
     assert {t["name"] for t in tela["tools"]} == tela_names - (set() if allow_runs else {"run_test_cases"})
-    assert (retell["prompts"], tela["prompts"]) == (["diagnose_test_run", "compare_batches"], ["review_test_case"])
+    assert (retell["prompts"], tela["prompts"]) == (
+        ["diagnose_test_run", "compare_batches", "test_from_call"],
+        ["review_test_case", "test_from_completion_run"],
+    )
     assert all(uri.startswith("retell://") for uri in retell["templates"]) and retell["templates"]
     assert tela["templates"] == ["tela://test-cases/{id}"]
     assert "Tela" not in retell["instructions"] and "Retell" not in tela["instructions"]
@@ -122,3 +127,23 @@ def test_the_cli_takes_toolsets_and_check_shows_them() -> None:
         [sys.executable, "-m", "mcp_server", "--toolsets", "nope"], capture_output=True, text=True, timeout=30
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown toolset 'nope'" in bad.stderr
+
+
+def test_check_shows_which_call_transcript_is_shown_and_where_that_came_from() -> None:
+    """`call_transcripts` is `scrubbed` by default; `full` from the environment; anything else stops start-up."""
+    env = {**os.environ, "RETELL_TELA_MCP_CALL_TRANSCRIPTS": "full"}
+    for extra, expected in (
+        ({}, ["call_transcripts", "scrubbed", "default"]),
+        (env, ["call_transcripts", "full", "env"]),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "mcp_server", "check", "--demo"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=extra or None,
+        )
+        (row,) = [line for line in done.stdout.splitlines() if line.startswith("call_transcripts ")]
+        assert row.split() == expected
+    with pytest.raises(ConfigError, match="call_transcripts"):
+        load_settings(env={"RETELL_TELA_MCP_CALL_TRANSCRIPTS": "raw"})

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -409,7 +410,7 @@ async def test_dark_theme_and_host_fonts_are_followed(view: str) -> None:
             "changeContext({theme: 'light', styles: {variables: {'--color-background-primary': 'rgb(250, 240, 230)',"
             " '--font-sans': 'Georgia, serif'}}})"
         )
-        await host.frame.wait_for_function("document.documentElement.dataset.theme === 'light'")
+        await until(host.frame, "document.documentElement.dataset.theme === 'light'")
         assert await host.style("body", "backgroundColor") == "rgb(250, 240, 230)"
         assert (await host.style("body", "fontFamily")).startswith("Georgia")
         assert await host.style("body", "color") == "rgb(24, 24, 27)"
@@ -435,6 +436,53 @@ async def test_narrow_panel_stacks_and_a_long_transcript_scrolls_in_its_box() ->
         assert scroll[0] > 5 * scroll[1]
         assert 300 < await page.evaluate("window.sizes.at(-1)") < 1500
         await host.screenshot("run-narrow")
+
+
+@needs_browser
+async def test_call_view_shows_the_turns_the_analysis_and_where_the_recording_is() -> None:
+    """get_call links the run view, which shows a production call: the agent, the outcome, Retell's summary, the
+    scrubbed turns (tool call and result included) as a conversation, and beside them the details (numbers by their
+    last four digits, latency) and where the recording is; nothing on the page is a link, nothing is fetched."""
+    async with Client(demo_server(), extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "get_call", {"call_id": "call_demo_cancel"})
+        frame = host.frame
+        assert await frame.locator("h2").inner_text() == "Demo Shoes support call"
+        assert await host.texts(".meta .badge") == ["unsuccessful"]
+        assert "cancel order ORD-20418" in await frame.locator(".summary").inner_text()
+        kinds = await frame.locator(".transcript > li").evaluate_all("nodes => nodes.map(n => n.className)")
+        assert kinds == ["turn agent", "turn user", "turn tool", "turn tool-result", "turn agent", "turn user",
+                         "turn agent", "turn user"]  # fmt: skip
+        assert (await host.texts(".turn .who"))[2:4] == ["TOOL CALL lookup_order", "TOOL RESULT lookup_order"]
+        assert "[name]" in (await host.texts(".turn.user"))[0]
+        facts = dict(zip(await host.texts(".facts dt"), await host.texts(".facts dd"), strict=True))
+        assert (facts["From"], facts["Latency p50 / p90"], facts["Sentiment"]) == ("…0142", "810 / 1240 ms", "Negative")
+        assert "Call History, call call_demo_cancel" in await frame.locator(".recording").inner_text()
+        page_text = await frame.locator("body").inner_text()
+        assert "https://" not in page_text and "Maria" not in page_text and await frame.locator("a").count() == 0
+        await host.screenshot("call-light")
+        assert await host.network_use() == []
+
+
+@needs_browser
+async def test_a_call_too_long_for_one_answer_says_which_turns_are_left_out() -> None:
+    """A three-hour call loses turns from its middle: the view marks where they were and says what was cut."""
+    turns = [{"role": ("agent", "user")[n % 2], "content": f"turn {n} " + "words " * 40, "words": []}
+             for n in range(1200)]  # fmt: skip
+    call = {"call_id": "call_long", "agent_id": "agent_1", "agent_version": 1, "call_type": "web_call",
+            "transcript_with_tool_calls": turns, "call_analysis": {"call_successful": True}}  # fmt: skip
+    vendors = FakeVendors()
+    vendors.retell = lambda request: json_response(200, call)
+    server = build_server(make_settings(), transport=vendors.transport())
+    async with Client(server, extensions=[apps_extension()]) as client, browser_page() as page:
+        host = await mount(page, client, "get_call", {"call_id": "call_long"})
+        frame = host.frame
+        omitted = host.result["structuredContent"]["omitted_turns"]
+        shown = await frame.locator(".transcript > li").count()
+        assert omitted["count"] > 0 and shown == 1200 - omitted["count"] + 1
+        marker = frame.locator(".transcript > li").nth(omitted["after"])
+        assert await marker.inner_text() == f"… {omitted['count']} turns left out …"
+        assert "were left out" in await frame.locator(".notice").inner_text()
+        assert await host.texts(".meta .badge") == ["successful"]
 
 
 # How many lines each node's text takes, and how many words it has.
@@ -707,6 +755,14 @@ def tiny_font() -> bytes:
     return bytes(font)
 
 
+async def until(frame: Any, expression: str, seconds: float = 10) -> None:
+    """Wait until `expression` is true in a view's frame, polled from here: Playwright's own wait_for_function
+    builds its predicate with eval once a first check is false, which the view's CSP (rightly) refuses."""
+    with anyio.fail_after(seconds):
+        while not await frame.evaluate(expression):
+            await anyio.sleep(0.05)
+
+
 @needs_browser
 async def test_a_font_the_host_hands_over_is_used_and_no_font_is_fetched() -> None:
     """A host's `@font-face` with an inline (`data:`) font loads and draws the view's text; a font or stylesheet
@@ -735,7 +791,7 @@ async def test_a_font_the_host_hands_over_is_used_and_no_font_is_fetched() -> No
             " / node.textContent.length; }"
         )
         assert em_per_letter == pytest.approx(GLYPH_EM, abs=0.01)  # drawn in the host's font, not a fallback
-        await frame.wait_for_function("window.refused.length >= 2")
+        await until(frame, "window.refused.length >= 2")
         assert sorted(await host.network_use()) == [
             "font-src http://127.0.0.1:9/mono.woff2",
             "style-src-elem http://127.0.0.1:9/fonts.css",

@@ -260,6 +260,8 @@ async def test_prompts_are_listed_with_their_arguments(vendors: FakeVendors) -> 
         ("diagnose_test_run", [("test_case_job_id", True)]),
         ("compare_batches", [("before_batch_id", True), ("after_batch_id", True)]),
         ("review_test_case", [("id", True)]),
+        ("test_from_call", [("call_id", True)]),
+        ("test_from_completion_run", [("run_id", True)]),
     ]
     assert all(p.title and p.description for p in prompts)
 

@@ -5,7 +5,11 @@ The story: agent `agent_demo_support` (Retell LLM `llm_demo_support`) has versio
 draft with a friendlier greeting, which lost version 2's refund rule. The baseline batch ran version 2, the latest
 ran version 3: the greeting test was fixed, the refund test regressed, the human-handoff and address tests still
 fail. Runs started in a session follow the prompts of the version they run on, so a draft that restores the rule
-passes. Tela's prompt has a promoted version and a newer draft that dropped its refund guidance.
+passes. Its production calls on published version 2 (`calls`) went fine but for one: a caller asked to cancel an
+order and the agent could not; a test drawn from that call fails on every version until a draft lets the agent
+cancel (`judge`). Tela's prompt has a promoted version and a newer draft that dropped its refund guidance; its
+production completion runs (`completions`) include one whose answer ignored a customer's request to cancel, and
+every case run in a session is answered as the version it ran on says (so a draft that adds the rule passes).
 
 The demo swaps only the HTTP transport, so every request still goes through the real clients, validation,
 error mapping and tools: what a newcomer sees in the demo is what they get with real keys. Its parts: the records

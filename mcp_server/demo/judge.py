@@ -109,11 +109,54 @@ JUDGES: dict[str, Judge] = {
     ),
 }  # fmt: skip
 
+CANCEL_ASK = {"role": "user", "content": "Hi, I'd like to cancel my order ORD-20418, I ordered the wrong size."}
+CANCEL_LOOKUP: list[dict[str, Any]] = [
+    {
+        "role": "tool_call_invocation",
+        "tool_call_id": "call_demo_2",
+        "name": "lookup_order",
+        "type": "custom",
+        "arguments": '{"order_id": "ORD-20418"}',
+    },
+    {
+        "role": "tool_call_result",
+        "tool_call_id": "call_demo_2",
+        "content": '{"status": "processing", "eta_days": 5}',
+        "successful": True,
+    },
+]
+# Definitions made in the session have new IDs, so these judge them by what their caller asks: a test drawn from the
+# demo's call that went wrong (`demo/calls.py`) passes only on a version whose prompts let the agent cancel an order.
+CONTENT_JUDGES: list[tuple[Callable[[dict[str, Any]], bool], Judge]] = [
+    (
+        lambda definition: "cancel" in str(definition.get("user_prompt", "")).lower(),
+        Judge(
+            _says("cancel"),
+            Outcome("pass", [
+                CANCEL_ASK,
+                *CANCEL_LOOKUP,
+                {"role": "agent", "content": "ORD-20418 has not shipped yet, so I have cancelled it. You'll get a "
+                 "confirmation email."},
+            ]),
+            Outcome("fail", [
+                CANCEL_ASK,
+                *CANCEL_LOOKUP,
+                {"role": "agent", "content": "Order ORD-20418 is being processed and should arrive in 5 days."},
+                {"role": "user", "content": "Please cancel it before it ships."},
+                {"role": "agent", "content": "I'm sorry, I can't cancel orders. You can return it once it arrives."},
+            ], "Failed: asked to cancel order ORD-20418 before it ships, the agent said it cannot cancel orders and "
+               "only repeated the delivery estimate."),
+        ),
+    ),
+]  # fmt: skip
+
 
 def _outcome(definition: dict[str, Any], llm: dict[str, Any]) -> Outcome:
-    """How a run of `definition` on `llm` ends; a definition the demo has no judge for (one made in the session)
-    passes."""
-    judge = JUDGES.get(definition["test_case_definition_id"])
+    """How a run of `definition` on `llm` ends; a definition the demo has no judge for (one made in the session that
+    no content judge recognises) passes."""
+    judge = JUDGES.get(definition["test_case_definition_id"]) or next(
+        (judge for asks, judge in CONTENT_JUDGES if asks(definition)), None
+    )
     if judge is None:
         greeting = llm.get("begin_message") or "Hello."
         return Outcome("pass", [{"role": "agent", "content": greeting}, {"role": "user", "content": "Thanks, bye."}])

@@ -8,6 +8,7 @@ import copy
 import itertools
 import json
 import re
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from typing import Any
 
 import httpx2
 
+from mcp_server.demo import calls
+from mcp_server.demo.completions import completion_runs, listed_row, reply
 from mcp_server.demo.judge import BASELINE_RUNS, BATCHES, RETELL_RUNS, Batch, judged_run
 from mcp_server.demo.records import (
     AGENTS,
@@ -220,7 +223,9 @@ class DemoVendors:
     definitions, Tela versions and cases, and started batches, each in progress at its first get-batch-test and
     finished at its second, every run judged on the version it ran."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, now_ms: int | None = None) -> None:
+        # Production calls are dated back from now (`now_ms`, tests fix it), so "this week" finds this week's.
+        self.calls = calls.production_calls(int(time.time() * 1000) if now_ms is None else now_ms)
         self.runs: dict[str, dict[str, Any]] = {**copy.deepcopy(RETELL_RUNS), **copy.deepcopy(BASELINE_RUNS)}
         self.batches = copy.deepcopy(BATCHES)
         self.agents = copy.deepcopy(AGENTS)
@@ -228,6 +233,7 @@ class DemoVendors:
         self.definitions = copy.deepcopy(DEFINITIONS)
         self.prompt_versions = copy.deepcopy(PROMPT_VERSIONS)
         self.cases = copy.deepcopy(TELA_CASES)
+        self.completion_runs = completion_runs(int(time.time() * 1000) if now_ms is None else now_ms)
         self._serials: defaultdict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._clock = itertools.count(1)
         # (method, path) for fixed paths, (method, "/prefix/{}") for paths that end in an ID.
@@ -257,6 +263,10 @@ class DemoVendors:
             ("GET", "/prompt-version/history"): self._prompt_history,
             ("GET", "/prompt-version/{}"): self._get_prompt_version,
             ("POST", "/prompt-version"): self._create_prompt_version,
+            ("GET", "/v1/completion-run"): self._list_completion_runs,
+            ("GET", "/v2/chat/completions/{}"): self._get_completion_run,
+            ("POST", "/v3/list-calls"): lambda request, _: calls.list_calls(self.calls, request),
+            ("GET", "/v2/get-call/{}"): lambda request, call_id: calls.get_call(self.calls, call_id),
         }
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
@@ -587,7 +597,55 @@ class DemoVendors:
         return _json(200, _without_generations(case))
 
     def _run_all(self, request: httpx2.Request, _: str) -> httpx2.Response:
+        """Each case run (`testCaseIds`, else every case of the version's prompt) gets a finished generation: what
+        the version answers (`completions.reply`). Generations are asynchronous in Tela; here they end at once."""
+        body = _body(request) or {}
+        version = self.prompt_versions.get(str(body.get("promptVersionId", "")).lower())
+        wanted = body.get("testCaseIds")
+        chosen = {str(case_id).lower() for case_id in wanted} if isinstance(wanted, list) else None
+        for case in self.cases.values():
+            if version is None or case["promptId"] != version["promptId"]:
+                continue
+            if chosen is None or case["id"] in chosen:
+                output = reply(case.get("messages") or [], case.get("variables") or {}, version["content"])
+                serial = self._serial("generation")
+                generation = {
+                    "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-generation-{serial}")),
+                    "output": output,
+                    "createdAt": _iso(self._stamp()),
+                }
+                case.setdefault("generations", []).append(generation)
         return _json(200, {"executionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-{self._serial('run-all')}"))})
+
+    # --- Tela: completion runs ----------------------------------------------------------------------------------
+
+    def _list_completion_runs(self, request: httpx2.Request, _: str) -> httpx2.Response:
+        """completion-run/get-v1-completion-run: newest updated first (then ID), `limit` 10 by default and clamped to
+        1-100; a filter naming a prompt or version the workspace does not have is a 404. Its envelope is not
+        documented: the demo answers a bare array of camelCased runs."""
+        params = request.url.params
+        limit = params.get("limit", "10")
+        if not re.fullmatch(r"-?[0-9]{1,9}", limit):
+            return _tela_error(400, "limit must be an integer")
+        runs = list(self.completion_runs.values())
+        prompt_id, version_id = params.get("promptId"), params.get("promptVersionId")
+        if prompt_id is not None:
+            if not self._has_prompt(prompt_id):
+                return _tela_error(404, "Prompt not found")
+            versions = {key for key, version in self.prompt_versions.items() if version["promptId"] == prompt_id}
+            runs = [run for run in runs if run["prompt_version_id"] in versions]
+        if version_id is not None:
+            if version_id.lower() not in self.prompt_versions:
+                return _tela_error(404, "Prompt version not found")
+            runs = [run for run in runs if run["prompt_version_id"] == version_id.lower()]
+        if params.get("promptApplicationId") is not None:
+            return _tela_error(404, "Prompt application not found")  # the demo has no Workstation apps
+        runs.sort(key=lambda run: (run["updated_at"], run["id"]), reverse=True)
+        return _json(200, [listed_row(run) for run in runs[: min(max(int(limit), 1), 100)]])
+
+    def _get_completion_run(self, request: httpx2.Request, run_id: str) -> httpx2.Response:
+        run = self.completion_runs.get(run_id.lower())
+        return _json(200, run) if run else _tela_error(404, "Completion run not found")
 
     # --- Tela: prompt versions ----------------------------------------------------------------------------------
 

@@ -40,6 +40,12 @@ Retell's OpenAPI spec; paths below are inside its `retell/` package):
   /update-retell-llm/{llm_id}?version= and PATCH /update-conversation-flow/{id}?version= (the body's fields only;
   `states` and `nodes` are whole arrays: no per-state or per-node update exists). POST /publish-agent-version and
   every delete route exist too and are never called.
+- Production calls (`resources/call.py`): POST /v3/list-calls (`list`, L171-238: everything in the JSON body,
+  `filter_criteria`, `limit`, `pagination_key`, `sort_order` by `start_timestamp`; no query;
+  `types/call_list_params.py`) answers {items, has_more, pagination_key} with no transcripts
+  (`types/call_list_response.py` L1177-1190); GET /v2/get-call/{call_id} (`retrieve`, L62-101;
+  `types/phone_call_response.py`, `types/web_call_response.py`). Both carry signed links and full phone numbers:
+  `retell/calls.py` shapes what is shown of them.
 All are also summarised in shared/SPEC.md, "Upstream facts"; docs/upstream-facts.md keeps the details read.
 """
 
@@ -509,6 +515,23 @@ class RetellClient:
                 f"{engine} version {version}", f"get_response_engine {engine.id_field}={engine.id} version={version}"
             ),
             deadline=deadline,
+        )
+
+    async def list_calls(self, body: dict[str, Any], *, deadline: float | None = None) -> dict[str, Any]:
+        """One page of production calls: `POST /v3/list-calls` with `filter_criteria`, `limit`, `pagination_key` and
+        `sort_order` all in the JSON body, none in the query (`resources/call.py:list` L217-229). A read, retried like
+        one; never cached (its answer depends on the body). `body` is built and checked by `retell/calls.py`."""
+        http = require(self._http, "retell")
+        return await http.post_read(
+            "/v3/list-calls", body, subject="calls", deadline=self.deadline() if deadline is None else deadline
+        )
+
+    async def get_call(self, call_id: str, *, deadline: float | None = None) -> dict[str, Any]:
+        """One call, phone or web (`call_type` tells them apart): `GET /v2/get-call/{call_id}`, no query
+        (`resources/call.py:retrieve` L62-101). Not cached: its analysis and transcripts arrive after it ends."""
+        checked = check_id(call_id, argument="call_id", provider="retell")
+        return await require(self._http, "retell").get_object(
+            f"/v2/get-call/{checked}", subject=f"call '{checked}'", deadline=deadline
         )
 
     async def check_key(self) -> None:

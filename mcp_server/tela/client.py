@@ -18,6 +18,14 @@ Where each request and field is documented (Tela's API reference, docs.tela.com/
   promoted, and `message`, one message of role system, preferred over the deprecated `messages`:
   `prompt-version-message/post-prompt-version-message`). Publishing (`environment/publish-by-name`) and promoting
   (`promoted: true`) exist too and are never sent.
+- Completion runs (the `calls` toolset; what they hold and what Tela leaves undocumented: docs/upstream-facts.md):
+  GET /v1/completion-run (`completion-run/get-v1-completion-run`: "a paginated list of completion runs in the
+  authenticated workspace, most recently updated first", rows with camelCase keys; `limit` "Defaults to 10 and is
+  clamped to 1–100"; the filters `promptApplicationId`, `promptVersionId` and `promptId` are named in its description,
+  their definitions were not seen: sent as query parameters, like `limit`). Its pagination parameter, a status filter,
+  its envelope and its rows' fields were not seen, so nothing else is sent and the answer is taken as an array or an
+  object. GET /v2/chat/completions/{id} (`completion/get`: `id: string`, the run with snake_case keys, `status` one of
+  created, running, succeeded, failed); its IDs are not documented to be UUIDs (`check_run_id`).
 - GET /api-key: not in the public reference; shared/SPEC.md "Upstream facts" records that Tela's own integrations
   check a key with it, hence the fallback to the documented list route when it answers 404.
 """
@@ -25,16 +33,34 @@ Where each request and field is documented (Tela's API reference, docs.tela.com/
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from pydantic import Field
 
-from mcp_server.errors import NotFound
+from mcp_server.errors import InvalidArgument, NotFound
 from mcp_server.upstream.http import VendorHTTP, changed_effect, made_effect, require, run_effect
 from mcp_server.upstream.ids import check_id
 from mcp_server.upstream.schema import VendorObject
 
 logger = logging.getLogger(__name__)
+
+# A completion run's ID: Tela documents it as a string only, so any that stays one path segment (no '/', '?', '#',
+# '%', whitespace or control character, never '.' or '..') is sent.
+RUN_ID = re.compile(r"[A-Za-z0-9_~:.-]{1,128}")
+
+
+def check_run_id(value: str, *, argument: str = "id") -> str:
+    """`value` if it can be a Tela completion run's ID and names no other path than its own, else `InvalidArgument`."""
+    if RUN_ID.fullmatch(value) and ".." not in value and value != ".":
+        return value
+    shown = "an empty string" if not value else (repr(value) if len(value) <= 40 else f"{value[:37]!r}…")
+    raise InvalidArgument(
+        f"{argument} must be a Tela completion run ID: 1-128 ASCII letters, digits, '-', '_', '.', '~' or ':' (no "
+        f"'..'); got {shown}. Nothing was sent.",
+        provider="tela",
+    )
+
 
 # A well-formed prompt ID that cannot exist: listing its cases needs a good key and nothing else.
 PROBE_PROMPT_ID = "00000000-0000-0000-0000-000000000000"
@@ -92,6 +118,23 @@ class TelaRunAll(VendorObject):
     executionId: Any = Field(
         None, description="string; empty when every case already had a generation in progress (nothing started)"
     )
+
+
+class TelaCompletionRun(VendorObject):
+    """A Tela completion run, exactly as GET /v2/chat/completions/{id} returns it (snake_case names)."""
+
+    id: Any = Field(None, description="string")
+    status: Any = Field(None, description="created, running, succeeded or failed")
+    input_content: Any = Field(None, description="object: variables, messages, files")
+    output_content: Any = Field(
+        None, description="object: content, tool_calls, information {duration, cost, input_tokens, output_tokens}"
+    )
+    raw_input: Any = Field(None, description="object: what the caller sent (version_id, canvas_id, variables, ...)")
+    raw_output: Any = Field(None, description="object")
+    prompt_version_id: Any = Field(None, description="string")
+    prompt_application_id: Any = Field(None, description="string")
+    created_at: Any = Field(None, description="ISO 8601 timestamp")
+    updated_at: Any = Field(None, description="ISO 8601 timestamp")
 
 
 class TelaClient:
@@ -152,10 +195,13 @@ class TelaClient:
             deadline=deadline,
         )
 
-    async def get_prompt_version(self, prompt_version_id: str) -> dict[str, Any]:
+    async def get_prompt_version(self, prompt_version_id: str, *, deadline: float | None = None) -> dict[str, Any]:
         version = check_id(prompt_version_id, argument="id", provider="tela")
         return await require(self._http, "tela").get_object(
-            f"/prompt-version/{version}", subject=f"prompt version '{version}'", ttl=lambda version: self._ttl
+            f"/prompt-version/{version}",
+            subject=f"prompt version '{version}'",
+            ttl=lambda version: self._ttl,
+            deadline=deadline,
         )
 
     async def list_prompt_versions(self, prompt_id: str, *, limit: int = 20, offset: int = 0) -> dict[str, Any]:
@@ -167,6 +213,49 @@ class TelaClient:
             params=params,
             items=True,
             ttl=lambda versions: self._ttl,
+        )
+
+    def deadline(self) -> float:
+        """When a call starting now must be answered: the one deadline a tool making several requests hands each."""
+        return require(self._http, "tela").deadline()
+
+    async def list_completion_runs(
+        self,
+        *,
+        prompt_id: str | None = None,
+        prompt_version_id: str | None = None,
+        prompt_application_id: str | None = None,
+        limit: int = 20,
+    ) -> dict[str, Any]:
+        """One page of the workspace's completion runs, newest updated first, as Tela answers it (a bare array comes
+        back as `items`); each filter given is sent under Tela's name."""
+        params = [
+            (name, check_id(value, argument=argument, provider="tela"))
+            for name, argument, value in (
+                ("promptId", "prompt_id", prompt_id),
+                ("promptVersionId", "prompt_version_id", prompt_version_id),
+                ("promptApplicationId", "prompt_application_id", prompt_application_id),
+            )
+            if value is not None
+        ]
+        params.append(("limit", str(limit)))
+        return await require(self._http, "tela").get_object(
+            "/v1/completion-run",
+            subject="completion runs",
+            params=params,
+            envelope=True,
+            ttl=lambda runs: self._ttl,
+        )
+
+    async def get_completion_run(
+        self, run_id: str, *, argument: str = "id", deadline: float | None = None
+    ) -> dict[str, Any]:
+        checked = check_run_id(run_id, argument=argument)
+        return await require(self._http, "tela").get_object(
+            f"/v2/chat/completions/{checked}",
+            subject=f"completion run '{checked}'",
+            ttl=lambda run: self._ttl,
+            deadline=deadline,
         )
 
     async def create_test_case(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def _prepare_case(
     title: str | None,
     variables: dict[str, Any] | None,
     expected_output: str | None,
+    metadata: dict[str, Any] | None = None,
 ) -> tuple[CasePlan, str]:
     body: dict[str, Any] = {}
     if prompt_id is not None:
@@ -81,6 +82,8 @@ def _prepare_case(
         body["variables"] = variables
     if variables_rich_content is not None:
         body["variablesRichContent"] = variables_rich_content
+    if metadata is not None:  # test-case/create and test-case/update take `metadata`, an object ("including source")
+        body["metadata"] = metadata
     if case_id is None:
         if "promptId" not in body or "messages" not in body:
             raise InvalidArgument("A new test case needs prompt_id and messages. Nothing was sent.", provider="tela")
@@ -107,9 +110,12 @@ async def prepare_case(
     title: str | None,
     variables: dict[str, Any] | None,
     expected_output: str | None,
+    metadata: dict[str, Any] | None,
 ) -> Prepared[CasePlan]:
     async def checks() -> tuple[CasePlan, str]:
-        return _prepare_case(id, prompt_id, messages, variables_rich_content, title, variables, expected_output)
+        return _prepare_case(
+            id, prompt_id, messages, variables_rich_content, title, variables, expected_output, metadata
+        )
 
     return await prepare(checks())
 
@@ -128,6 +134,7 @@ async def save_test_case(
     title: str | None = None,
     variables: dict[str, Any] | None = None,
     expected_output: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Annotated[CallToolResult, TelaTestCase]:
     """Create a Tela test case (prompt_id, messages), or change only the given fields of one."""
 

@@ -132,10 +132,17 @@ def error_result(error: UpstreamError) -> CallToolResult:
 
 
 async def answer(
-    ctx: Ctx, tool: str, provider: Provider, fetch: Awaitable[dict[str, Any]], *, write: bool = False
+    ctx: Ctx,
+    tool: str,
+    provider: Provider,
+    fetch: Awaitable[dict[str, Any]],
+    *,
+    write: bool = False,
+    ids: dict[str, str] | None = None,
 ) -> CallToolResult:
     """Run one tool's vendor work and shape it as the contract says: the object, or an error result; log one
-    line. The IDs in a successful answer are remembered for this client's argument completions."""
+    line. The IDs in a successful answer are remembered for this client's argument completions (`ids`: which field
+    holds which kind of ID, where the vendor's usual names would mislead)."""
     started = time.perf_counter()
     try:
         obj = await fetch
@@ -143,7 +150,7 @@ async def answer(
         log_call(tool, provider, error.code, error.status, started, write=write)
         return error_result(error)
     log_call(tool, provider, "ok", 200, started, write=write)
-    runtime(ctx).seen.note(provider, obj)
+    runtime(ctx).seen.note(provider, obj, ids)
     return CallToolResult(content=[TextContent(type="text", text=compact_json(obj))], structured_content=obj)
 
 

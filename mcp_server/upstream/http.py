@@ -204,6 +204,7 @@ class _Exchange:
     params: Params | None = None
     body: dict[str, Any] | None = None
     items: bool = False
+    envelope: bool = False
     effect: Effect | None = None
 
 
@@ -261,15 +262,18 @@ class VendorHTTP:
         params: Params | None = None,
         ttl: Callable[[dict[str, Any]], float] = lambda obj: 0.0,
         items: bool = False,
+        envelope: bool = False,
         fresh: bool = False,
         deadline: float | None = None,
     ) -> dict[str, Any]:
         """GET `path` and return its JSON object. `subject` names the object in messages ("test run 'abc'");
         `params` are query pairs (a name may repeat); `ttl(obj)` says how long a successful answer may be served
         from the cache (0: not at all). With `items`, the vendor answers a JSON array, returned as
-        `{"items": [...]}` (a structured MCP result is an object). `fresh` skips the cache lookup (polling must
-        see the vendor's current answer); the answer is still cached. `deadline` (on this VendorHTTP's clock) is
-        the calling tool's, shared by all its requests; without it the request has the whole call budget.
+        `{"items": [...]}` (a structured MCP result is an object); with `envelope` (a vendor that does not document
+        whether it answers an array or an object holding one) either is taken, an array as `{"items": [...]}`.
+        `fresh` skips the cache lookup (polling must see the vendor's current answer); the answer is still cached.
+        `deadline` (on this VendorHTTP's clock) is the calling tool's, shared by all its requests; without it the
+        request has the whole call budget.
 
         Identical requests at the same time share one upstream request: the first caller makes it, the others
         wait for its answer, and the vendor's answer (an object, a 404, a 401, a 5xx after retries) is theirs too.
@@ -306,7 +310,7 @@ class VendorHTTP:
         cache_status.set("miss")
         flight = self._flights[key] = _Flight(deadline)
         try:
-            exchange = _Exchange("GET", path, subject, params=params, items=items)
+            exchange = _Exchange("GET", path, subject, params=params, items=items, envelope=envelope)
             flight.result = self._remember(key, await self._send(exchange, deadline), ttl)
             return flight.result
         except UpstreamError as error:
@@ -434,7 +438,10 @@ class VendorHTTP:
 
     def _parse(self, body: bytes, status: int, exchange: _Exchange) -> _Answer:
         """The answer as a JSON object: the body itself, or with `items` the body's array as `{"items": [...]}`."""
-        expected, wanted = (list, "an array") if exchange.items else (dict, "an object")
+        expected: type | tuple[type, ...] = list if exchange.items else dict
+        wanted = "an array" if exchange.items else "an object"
+        if exchange.envelope:
+            expected, wanted = (list, dict), "an array or an object"
         try:
             # NaN and Infinity are not JSON; neither is a number too large for a float (1e999 would parse as inf).
             document = from_json(body, allow_inf_nan=False) if body.strip() else None
@@ -445,7 +452,7 @@ class VendorHTTP:
         if not isinstance(document, expected):
             kind = "an empty body" if document is None else f"a JSON {_json_kind(document)} instead of {wanted}"
             raise self._bad_body(status, kind, exchange)
-        if exchange.items:
+        if isinstance(document, list):
             return {"items": document}
         assert isinstance(document, dict)
         return document

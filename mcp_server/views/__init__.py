@@ -37,6 +37,7 @@ TOOL_VIEWS = {
     "summarize_batch_test": BATCH_URI,
     "get_test_run": RUN_URI,
     "wait_for_test_run": RUN_URI,
+    "get_call": RUN_URI,  # a production call's turns, in the run view's shapes
     "compare_batch_tests": COMPARE_URI,
 }
 PAGES = {

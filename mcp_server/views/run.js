@@ -142,3 +142,76 @@ async function openRun(id, trigger, backLabel) {
 }
 
 views.push({ matches: (data) => "test_case_job_id" in data && !("failed" in data), render: runView });
+
+// The call view (get_call): a production call's turns as a conversation, in the run view's shapes (Retell's
+// transcript entries), with its analysis and details beside them. The server never sends a link or a full number.
+function callOutcome(successful) {
+  if (successful === true) return el("span", { class: "badge s-pass" }, "successful");
+  if (successful === false) return el("span", { class: "badge s-fail" }, "unsuccessful");
+  return el("span", { class: "badge s-other" }, "not analysed");
+}
+
+function callTurns(call) {
+  const turns = Array.isArray(call.turns) ? call.turns : [];
+  const heading = el("h3", {}, "Transcript · " + count(call.turns_total, turns.length) + " turns" + (call.transcript ? " (" + text(call.transcript) + ")" : ""));
+  if (!turns.length) return el("section", { class: "box" }, heading, el("p", { class: "muted" }, text(call.transcript_note) || "No transcript."));
+  const toolNames = new Map();
+  const items = turns.map((message) => turn(message, toolNames));
+  const omitted = isObject(call.omitted_turns) ? call.omitted_turns : null;
+  if (omitted && Number.isInteger(omitted.after) && omitted.after >= 0 && omitted.after <= items.length) {
+    items.splice(omitted.after, 0, el("li", { class: "turn event omitted" }, "… " + count(omitted.count) + " turns left out …"));
+  }
+  return el("section", { class: "box", "aria-label": "Transcript" }, heading, el("ol", { class: "transcript", tabindex: 0 }, items));
+}
+
+function facts(pairs) {
+  const shown = pairs.filter(([, value]) => value !== null && value !== undefined && value !== "");
+  return el("dl", { class: "facts" }, shown.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, text(value))]));
+}
+
+function callDetails(call) {
+  const analysis = isObject(call.analysis) ? call.analysis : {};
+  const latency = isObject(call.latency_ms) ? call.latency_ms : {};
+  const seconds = Number.isFinite(call.duration_ms) ? Math.round(call.duration_ms / 1000) + " s" : null;
+  const e2e = [latency.e2e_p50, latency.e2e_p90].every(Number.isFinite) ? Math.round(latency.e2e_p50) + " / " + Math.round(latency.e2e_p90) + " ms" : null;
+  const variables = isObject(call.dynamic_variables) ? Object.entries(call.dynamic_variables) : [];
+  return el(
+    "aside",
+    { class: "box", "aria-label": "Call details" },
+    el("h3", {}, "Call"),
+    facts([
+      ["Sentiment", analysis.user_sentiment],
+      ["Ended by", call.disconnection_reason],
+      ["Started", typeof call.start === "string" ? call.start.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC") : null],
+      ["Duration", seconds],
+      ["From", call.from],
+      ["To", call.to],
+      ["Transferred to", call.transfer_destination],
+      ["Latency p50 / p90", e2e],
+    ]),
+    variables.length ? [el("h3", {}, "Dynamic variables"), facts(variables)] : null,
+    isObject(analysis.custom_analysis_data) && Object.keys(analysis.custom_analysis_data).length ? [el("h3", {}, "Custom analysis"), facts(Object.entries(analysis.custom_analysis_data))] : null,
+    el("p", { class: "muted" }, text(call.transcript_note)),
+    el("p", { class: "muted recording" }, text(call.recording)),
+  );
+}
+
+function callView(call, back) {
+  const analysis = isObject(call.analysis) ? call.analysis : {};
+  const title = el("h2", { tabindex: -1 }, (text(call.agent_name) || text(call.agent_id) || "Retell") + " call");
+  const version = Number.isInteger(call.agent_version) ? "version " + call.agent_version : null;
+  const view = el(
+    "article",
+    { class: "run-view call-view" },
+    back || null,
+    title,
+    el("div", { class: "meta" }, callOutcome(analysis.call_successful), el("code", {}, text(call.call_id)), version ? el("span", {}, version) : null, el("span", {}, text(call.call_type))),
+    analysis.call_summary ? el("div", { class: "box summary", role: "note" }, el("strong", {}, "Summary: "), text(analysis.call_summary)) : null,
+    call.clipped ? notice("Part of this call is not shown", text(call.clipped)) : null,
+    el("div", { class: "run-grid" }, callTurns(call), callDetails(call)),
+  );
+  view.focusTarget = title;
+  return view;
+}
+
+views.push({ matches: (data) => "call_id" in data && Array.isArray(data.turns), render: callView });
