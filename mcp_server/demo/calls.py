@@ -22,7 +22,6 @@ import httpx2
 from mcp_server.demo.records import DEMO_AGENT_ID, DEMO_LIVE_AGENT_ID
 
 HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 SUPPORT_LINE = "+14155550100"  # the number that serves agent_demo_support at version 2 (records.PHONE_NUMBERS)
 FRONT_DESK_LINE = "+14155550199"
 CANCEL_CALL_ID = "call_demo_cancel"

@@ -32,7 +32,6 @@ from mcp_server.text import clip, quoted
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LIMIT = EXPLANATION_LIMIT  # characters of each changed text shown before and after, like a summary's explanations
 RECENT_SECONDS = 3600  # unpublished drafts from the same base this recent are named in the question
 LIVE_NOTE = (
     "Calls that pin no agent_version (web calls, chats), inbound webhooks that pick the agent at call time, and calls "
